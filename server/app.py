@@ -1,0 +1,90 @@
+"""The ASGI application: routes, and a lifespan that owns the database and the services.
+
+    route (/ or /graphql) -> resolver (server.graphql) -> domain function (server.domain) -> db
+
+`create_app(settings)` is the factory; `uvicorn --factory server.app:create_app_from_env`
+builds one from the environment (that is what `headwater start` runs in each worker).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server import __version__
+from server.db import migrate
+from server.db.engine import create_engine, create_sessionmaker, transaction
+from server.domain.tenants import ensure_default_tenant
+from server.graphql.graphiql import GRAPHIQL_HTML
+from server.graphql.http import GraphQLEndpoint
+from server.graphql.schema import schema
+from server.settings import Settings
+
+logger = logging.getLogger("headwater")
+
+
+def create_app(settings: Settings) -> Starlette:
+    if not settings.database_url:
+        raise ValueError("create_app needs settings.database_url (the CLI starts the embedded Postgres).")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessions = create_sessionmaker(engine)
+        app.state.settings = settings
+        if settings.migrate_on_start:
+            await migrate.upgrade(engine)
+        async with transaction(app.state.sessions) as session:
+            await ensure_default_tenant(session)
+        services = None
+        if settings.services_enabled:
+            from services.runner import ServiceRunner
+
+            services = ServiceRunner(settings, app.state.sessions)
+            await services.start()
+        logger.info("headwater %s ready on http://%s:%s", __version__, settings.host, settings.port)
+        try:
+            yield
+        finally:
+            if services is not None:
+                await services.stop()
+            await engine.dispose()
+
+    endpoint = GraphQLEndpoint(schema, graphiql_html=GRAPHIQL_HTML)
+    routes = [
+        Route("/", endpoint.handle, methods=["GET", "POST"]),
+        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        Route("/graphql/", endpoint.handle, methods=["GET", "POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def health(request: Request) -> JSONResponse:
+    """The process is up (liveness)."""
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """The database answers (readiness): 503 while it does not, so a load balancer skips us."""
+    try:
+        async with request.app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        logger.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
+    return JSONResponse({"status": "ready", "version": __version__})
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for uvicorn workers: settings come from HEADWATER_* (the CLI exports them)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,1 @@
+"""The GraphQL edge: Strawberry types and resolvers that parse input, call the domain, shape output."""

@@ -1,0 +1,38 @@
+"""The per-request context every resolver receives as `info.context`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Mapping
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db.engine import transaction
+from server.settings import Settings
+
+
+@dataclass
+class Context:
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    # Request headers, lower-cased names (the Prefect client sends X-PREFECT-* headers).
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Each mutation is one transaction: a failure leaves no partial rows."""
+        async with transaction(self.sessions) as session:
+            yield session
+
+    @property
+    def agent_id(self) -> str | None:
+        return self.headers.get("x-prefect-agent-id") or None
+
+    @property
+    def core_version(self) -> str | None:
+        return self.headers.get("x-prefect-core-version") or None
+
+
+Info = strawberry.Info[Context, None]

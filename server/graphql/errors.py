@@ -1,0 +1,69 @@
+"""Turns every failure into a GraphQL error the client understands, in one place.
+
+Expected failures (domain exceptions, input coercion and validation errors) keep their message
+and get an `extensions.code`. Database constraint errors become Prefect Server's messages.
+Anything else is logged with its traceback and answered with a generic message, never the
+traceback itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from server.domain.errors import FOREIGN_KEY_VIOLATION, UNIQUENESS_VIOLATION, DomainError
+
+logger = logging.getLogger("headwater.graphql")
+
+INTERNAL_ERROR = "An internal error occurred; it has been logged on the server."
+
+
+def _integrity_message(error: IntegrityError) -> str:
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    text = str(error.orig)
+    if sqlstate == "23505" or "UniqueViolation" in text or "unique constraint" in text:
+        return UNIQUENESS_VIOLATION
+    if sqlstate == "23503" or "ForeignKeyViolation" in text or "foreign key" in text:
+        return FOREIGN_KEY_VIOLATION
+    return "The change breaks a database constraint."
+
+
+def classify(error: GraphQLError) -> tuple[str, str, bool]:
+    """(message, code, is_unexpected) for one error produced while executing a request."""
+    original = error.original_error
+    if original is None:
+        return error.message, "GRAPHQL_VALIDATION_FAILED", False
+    if isinstance(original, DomainError):
+        return original.message, original.code, False
+    if isinstance(original, IntegrityError):
+        return _integrity_message(original), "CONFLICT", False
+    if isinstance(original, DBAPIError) and "DataError" in type(original.orig).__name__:
+        return f"Invalid value: {str(original.orig).splitlines()[0]}", "BAD_REQUEST", False
+    if isinstance(original, GraphQLError):
+        return original.message, "BAD_REQUEST", False
+    if isinstance(original, (ValueError, TypeError)) and error.path is None:
+        # Raised by a scalar while coercing an argument: the message names the bad value.
+        return error.message, "BAD_REQUEST", False
+    return INTERNAL_ERROR, "INTERNAL_SERVER_ERROR", True
+
+
+def format_error(error: GraphQLError, operation: str | None = None) -> dict:
+    """The JSON form of one error, logging unexpected ones with context."""
+    message, code, unexpected = classify(error)
+    if unexpected:
+        logger.error(
+            "unexpected error in %s at %s", operation or "request", error.path, exc_info=error.original_error
+        )
+    formatted: dict = {"message": message, "extensions": {"code": code}}
+    if error.locations:
+        formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        formatted["path"] = error.path
+    return formatted
+
+
+def request_error(message: str, code: str = "BAD_REQUEST") -> dict:
+    """A response body for a request that never reached the executor (bad JSON, too large)."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}

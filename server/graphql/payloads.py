@@ -1,0 +1,39 @@
+"""The payload types mutations return, named as in Prefect Server (`success_payload`, `*_id_payload`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Optional
+
+import strawberry
+
+from server.graphql.scalars import UUID
+
+
+@strawberry.type(name="success_payload")
+class SuccessPayload:
+    success: Optional[bool] = True
+    error: Optional[str] = None
+
+
+def _id_payload(name: str) -> type:
+    cls = type(name, (), {"__annotations__": {"id": Optional[UUID]}, "id": None})
+    return strawberry.type(cls, name=name)
+
+
+TenantIdPayload = _id_payload("tenant_id_payload")
+ProjectIdPayload = _id_payload("project_id_payload")
+FlowIdPayload = _id_payload("flow_id_payload")
+FlowRunIdPayload = _id_payload("flow_run_id_payload")
+TaskRunIdPayload = _id_payload("task_run_id_payload")
+AgentIdPayload = _id_payload("agent_id_payload")
+AgentConfigIdPayload = _id_payload("agent_config_id_payload")
+TaskRunArtifactIdPayload = _id_payload("task_run_artifact_id_payload")
+
+
+def ok() -> SuccessPayload:
+    return SuccessPayload(success=True)
+
+
+def with_id(payload: type, value: uuid.UUID | None):  # noqa: ANN201 - a payload instance
+    return payload(id=value)

@@ -1,0 +1,153 @@
+"""Scalars of the Prefect Server API (`UUID`, `JSON`, `DateTime`) and of its Hasura half
+(`uuid`, `jsonb`, `timestamptz`, `interval`).
+
+Inputs are lenient the way the real client needs: naive timestamps are UTC, UUIDs in any case
+or form are canonicalised, and a `JSON` given as an inline string literal is decoded (Prefect
+Server's rule). Outputs are JSON values (never JSON-encoded strings) and ISO 8601 timestamps
+with offset and microseconds, so no log is skipped by a client paging on timestamps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any, NewType
+
+import strawberry
+from graphql import StringValueNode, ValueNode, value_from_ast_untyped
+
+
+def parse_uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"Could not parse UUID: {value}") from None
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        if not isinstance(value, str):
+            raise ValueError(f"Could not parse DateTime: {value!r}")
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"Could not parse DateTime: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed
+
+
+def serialize_datetime(value: dt.datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat(timespec="microseconds")
+
+
+def serialize_interval(value: dt.timedelta | str | None) -> Any:
+    """Postgres-style text (`01:02:03`, `2 days 00:00:05`), as Hasura returned intervals."""
+    if not isinstance(value, dt.timedelta):
+        return value
+    seconds = value.total_seconds()
+    days, rest = divmod(abs(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{int(hours):02d}:{int(minutes):02d}:{secs:09.6f}".rstrip("0").rstrip(".")
+    sign = "-" if seconds < 0 else ""
+    return f"{sign}{int(days)} days {clock}" if days else f"{sign}{clock}"
+
+
+def parse_interval(value: Any) -> dt.timedelta:
+    if isinstance(value, (int, float)):
+        return dt.timedelta(seconds=value)
+    raise ValueError(f"Could not parse interval: {value!r} (give a number of seconds)")
+
+
+def _json_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+    if isinstance(node, StringValueNode):
+        try:
+            return json.loads(node.value)
+        except ValueError:
+            return node.value
+    return value_from_ast_untyped(node, variables)
+
+
+def _untyped_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+    return value_from_ast_untyped(node, variables)
+
+
+def _uuid_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> uuid.UUID:
+    return parse_uuid(value_from_ast_untyped(node, variables))
+
+
+def _datetime_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> dt.datetime:
+    return parse_datetime(value_from_ast_untyped(node, variables))
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+UUID = NewType("UUID", uuid.UUID)
+uuid_ = NewType("uuid", uuid.UUID)
+DateTime = NewType("DateTime", dt.datetime)
+timestamptz = NewType("timestamptz", dt.datetime)
+JSON = NewType("JSON", object)
+jsonb = NewType("jsonb", object)
+interval = NewType("interval", dt.timedelta)
+
+
+def _uuid_scalar(name: str, description: str) -> Any:
+    return strawberry.scalar(
+        name=name,
+        description=description,
+        serialize=str,
+        parse_value=parse_uuid,
+        parse_literal=_uuid_literal,
+    )
+
+
+def _datetime_scalar(name: str, description: str) -> Any:
+    return strawberry.scalar(
+        name=name,
+        description=description,
+        serialize=serialize_datetime,
+        parse_value=parse_datetime,
+        parse_literal=_datetime_literal,
+    )
+
+
+# Handed to StrawberryConfig(scalar_map=...): how each NewType above is parsed and printed.
+SCALAR_MAP = {
+    UUID: _uuid_scalar("UUID", "A UUID, canonical lowercase with hyphens."),
+    uuid_: _uuid_scalar("uuid", "A UUID (Hasura spelling)."),
+    DateTime: _datetime_scalar("DateTime", "An ISO 8601 timestamp; naive values are UTC."),
+    timestamptz: _datetime_scalar("timestamptz", "An ISO 8601 timestamp; naive values are UTC."),
+    JSON: strawberry.scalar(
+        name="JSON",
+        description="Any JSON value. An inline string literal is decoded as JSON text.",
+        serialize=_identity,
+        parse_value=_identity,
+        parse_literal=_json_literal,
+    ),
+    jsonb: strawberry.scalar(
+        name="jsonb",
+        description="Any JSON value (Hasura spelling).",
+        serialize=_identity,
+        parse_value=_identity,
+        parse_literal=_untyped_literal,
+    ),
+    interval: strawberry.scalar(
+        name="interval",
+        description="A duration: Postgres text on output, seconds on input.",
+        serialize=serialize_interval,
+        parse_value=parse_interval,
+        parse_literal=lambda node, variables=None: parse_interval(value_from_ast_untyped(node, variables)),
+    ),
+}

@@ -1,0 +1,52 @@
+"""The schema: every area's query and mutation types merged into one Strawberry schema.
+
+Field names are snake_case exactly as Prefect Server spells them (`auto_camel_case=False`).
+Parsed and validated documents are cached: the client's hot mutations are constant documents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from server.graphql import hasura, projects, system, tenants
+from server.graphql.scalars import SCALAR_MAP
+
+
+def resolve_field(obj: Any, name: str) -> Any:
+    """Rows from the read layer are dicts; payloads are objects. Read either by name."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name)
+
+
+class HeadwaterSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+        """Errors are logged where they are formatted (server.graphql.errors), not here."""
+
+
+Query = merge_types("Query", (system.Query, hasura.Query))
+Mutation = merge_types(
+    "Mutation",
+    (
+        tenants.Mutation,
+        projects.Mutation,
+    ),
+)
+
+schema = HeadwaterSchema(
+    query=Query,
+    mutation=Mutation,
+    config=StrawberryConfig(
+        auto_camel_case=False, default_resolver=resolve_field, scalar_map=SCALAR_MAP
+    ),
+    extensions=[
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: QueryDepthLimiter(max_depth=12),
+    ],
+)

@@ -1,0 +1,106 @@
+"""One typed settings object, read from `HEADWATER_*` environment variables and CLI flags.
+
+Every knob the server has lives here, with its default, so that a reader can see in one place
+what can be configured. The CLI builds a `Settings` from the environment and then overrides
+the fields given as flags (`Settings.from_env().replace(port=...)`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "HEADWATER_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be true or false, got {raw!r}")
+
+
+def _coerce(name: str, kind: Any, raw: str) -> Any:
+    if kind in (bool, "bool"):
+        return _parse_bool(name, raw)
+    if kind in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if kind in (float, "float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+    if kind in (Path, "Path"):
+        return Path(raw).expanduser()
+    if raw == "" and "None" in str(kind):
+        return None
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server, database and service settings. Immutable: use `replace()` to derive a variant."""
+
+    # Postgres URL (postgresql://user:pass@host:port/db). None starts an embedded Postgres.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 4200
+    # Where the embedded Postgres keeps its files.
+    data_dir: Path = field(default_factory=lambda: Path("~/.headwater").expanduser())
+    migrate_on_start: bool = True
+    log_level: str = "INFO"
+
+    # Requests larger than this are refused with a GraphQL error (the client's log batches reach ~4 MB).
+    max_request_bytes: int = 16 * 1024 * 1024
+    # A serialized state or an artifact larger than this is refused (Prefect Server's limit).
+    max_payload_bytes: int = 1_000_000
+    # The most rows one Hasura-style query may return per list (a `limit` above it is capped).
+    max_page_size: int = 10_000
+    # Pool size per server process.
+    db_pool_size: int = 10
+
+    # Background services.
+    services_enabled: bool = True
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = 60.0
+    scheduler_max_runs_per_flow: int = 10
+    zombie_killer_enabled: bool = True
+    zombie_killer_interval_seconds: float = 120.0
+    lazarus_enabled: bool = True
+    lazarus_interval_seconds: float = 600.0
+    heartbeat_cutoff_seconds: float = 600.0
+    lazarus_resurrection_limit: int = 3
+    service_batch_size: int = 500
+
+    # Optional shared secret: when set, requests must carry `Authorization: Bearer <key>`.
+    api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from `HEADWATER_<FIELD>` variables; unset variables keep their defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _coerce(f.name, f.type, raw)
+        # DATABASE_URL is the conventional name; honour it when ours is not set.
+        if "database_url" not in values and environ.get("DATABASE_URL"):
+            values["database_url"] = environ["DATABASE_URL"]
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with the given fields changed; `None` values are ignored (a flag left unset)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,60 @@
+"""The HTTP surface: liveness, readiness, the hello query, and request-level errors."""
+
+from __future__ import annotations
+
+import json
+
+
+async def test_hello(gql):
+    assert await gql("query { hello }") == {"hello": "👋"}
+
+
+async def test_health_and_ready(http):
+    assert (await http.get("/health")).json()["status"] == "ok"
+    ready = await http.get("/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+async def test_variables_as_json_string_and_object(http):
+    for variables in ("null", None, {}, json.dumps({})):
+        response = await http.post("/", json={"query": "{ hello }", "variables": variables})
+        assert response.status_code == 200
+        assert response.json() == {"data": {"hello": "👋"}}
+
+
+async def test_graphql_path_aliases(http):
+    for path in ("/graphql", "/graphql/"):
+        response = await http.post(path, json={"query": "{ hello }"})
+        assert response.json()["data"]["hello"] == "👋"
+
+
+async def test_malformed_bodies_are_graphql_errors(http):
+    cases = [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"variables": {}}).encode(), "no `query`"),
+        (json.dumps({"query": "{ hello }", "variables": "{bad"}).encode(), "not valid JSON"),
+        (json.dumps({"query": "{ hello }", "variables": [1]}).encode(), "JSON object"),
+    ]
+    for body, fragment in cases:
+        response = await http.post("/", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 200
+        assert fragment in response.json()["errors"][0]["message"]
+
+
+async def test_syntax_and_unknown_field_errors(gql):
+    assert "Syntax Error" in await gql.error("query { hello ")
+    assert "Cannot query field 'nope'" in await gql.error("query { nope }")
+
+
+async def test_oversized_request_is_refused(http, settings):
+    huge = "x" * (settings.max_request_bytes + 1)
+    response = await http.post("/", json={"query": "{ hello }", "variables": {"pad": huge}})
+    assert response.status_code == 200
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert str(settings.max_request_bytes) in error["message"]
+
+
+async def test_default_tenant_exists(db, tenant_id):
+    assert tenant_id and tenant_id != "None"
