@@ -13,7 +13,7 @@ from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCach
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from server.graphql import hasura, projects, system, tenants
+from server.graphql import flow_groups, flows, hasura, projects, system, tenants
 from server.graphql.scalars import SCALAR_MAP
 
 
@@ -35,6 +35,8 @@ Mutation = merge_types(
     (
         tenants.Mutation,
         projects.Mutation,
+        flows.Mutation,
+        flow_groups.Mutation,
     ),
 )
 

@@ -1,0 +1,143 @@
+"""Flow groups: the settings shared by every version of a flow.
+
+A group holds default parameters, labels, a run config, a schedule, a description, and the
+switches in `settings` (`heartbeat_enabled`, `lazarus_enabled`, `version_locking_enabled`)
+that the services and the state machinery read. A missing switch means its default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Flow, FlowGroup
+from server.db.sql import jsonb_merge
+from server.domain import schedules
+from server.domain.errors import InvalidInput
+from server.domain.flows import delete_flow
+from server.domain.lookup import require
+
+HEARTBEAT_ON = {"heartbeat_enabled": True, "disable_heartbeat": False}
+HEARTBEAT_OFF = {"heartbeat_enabled": False, "disable_heartbeat": True}
+
+
+def heartbeat_enabled(settings: dict[str, Any] | None) -> bool:
+    return (settings or {}).get("heartbeat_enabled", True) is not False
+
+
+def lazarus_enabled(settings: dict[str, Any] | None) -> bool:
+    return (settings or {}).get("lazarus_enabled", True) is not False
+
+
+def version_locking_enabled(settings: dict[str, Any] | None) -> bool:
+    return (settings or {}).get("version_locking_enabled", False) is True
+
+
+async def update_flow_settings(session: AsyncSession, flow_id: uuid.UUID, patch: dict[str, Any]) -> None:
+    """Merge `patch` into the settings of the flow's group (the toggles act on every version)."""
+    flow = await require(session, Flow, flow_id)
+    await session.execute(
+        update(FlowGroup)
+        .where(FlowGroup.id == flow.flow_group_id)
+        .values(settings=jsonb_merge(FlowGroup.settings, patch))
+    )
+
+
+async def _group(session: AsyncSession, flow_group_id: uuid.UUID) -> FlowGroup:
+    return await require(session, FlowGroup, flow_group_id, for_update=True)
+
+
+async def _set(session: AsyncSession, flow_group_id: uuid.UUID, **values: Any) -> None:
+    await _group(session, flow_group_id)
+    await session.execute(update(FlowGroup).where(FlowGroup.id == flow_group_id).values(**values))
+
+
+async def set_default_parameters(session: AsyncSession, flow_group_id: uuid.UUID, parameters: Any) -> None:
+    """Replace the group's default parameters (they overlay the flow's own defaults on new runs)."""
+    if not isinstance(parameters, dict):
+        raise InvalidInput("Default parameters must be a JSON object of name: value.")
+    await _set(session, flow_group_id, default_parameters=parameters)
+
+
+async def set_labels(session: AsyncSession, flow_group_id: uuid.UUID, labels: list[str] | None) -> None:
+    """Set the labels new runs get; None means "unset" (fall back to the run config's)."""
+    if labels is not None:
+        if any(not label or not label.strip() for label in labels):
+            raise InvalidInput("Labels must be non-empty strings.")
+        labels = sorted(set(labels))
+    await _set(session, flow_group_id, labels=labels)
+
+
+async def set_run_config(session: AsyncSession, flow_group_id: uuid.UUID, run_config: Any) -> None:
+    if run_config is not None and (not isinstance(run_config, dict) or "type" not in run_config):
+        raise InvalidInput("A run config must be a serialized RunConfig object with a `type`.")
+    await _set(session, flow_group_id, run_config=run_config)
+
+
+async def set_description(session: AsyncSession, flow_group_id: uuid.UUID, description: str | None) -> None:
+    await _set(session, flow_group_id, description=description)
+
+
+def _start_date(timezone: str | None) -> dict[str, str] | None:
+    if timezone is None:
+        return None
+    try:
+        zone = zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"Invalid timezone provided for schedule: {timezone}") from None
+    local_now = dt.datetime.now(zone).replace(tzinfo=None, microsecond=0)
+    return {"dt": local_now.isoformat(), "tz": timezone}
+
+
+def build_schedule(
+    cron_clocks: list[dict[str, Any]], interval_clocks: list[dict[str, Any]], timezone: str | None
+) -> dict[str, Any]:
+    """A serialized Core schedule from the mutation's clock inputs, validated clock by clock."""
+    start_date = _start_date(timezone)
+    clocks: list[dict[str, Any]] = []
+    for clock in cron_clocks:
+        if not croniter.is_valid(clock["cron"]):
+            raise InvalidInput(f"Invalid cron expression provided for schedule: {clock['cron']!r}")
+        clocks.append({"type": "CronClock", "cron": clock["cron"], "start_date": start_date,
+                       **_parameter_defaults(clock)})
+    for clock in interval_clocks:
+        if clock["interval"] <= 0:
+            raise InvalidInput("An interval clock needs a positive interval (seconds).")
+        clocks.append({"type": "IntervalClock", "interval": clock["interval"] * 1_000_000,
+                       "start_date": start_date, **_parameter_defaults(clock)})
+    if not clocks:
+        raise InvalidInput("A schedule needs at least one cron or interval clock.")
+    return {"type": "Schedule", "clocks": clocks}
+
+
+def _parameter_defaults(clock: dict[str, Any]) -> dict[str, Any]:
+    defaults = clock.get("parameter_defaults")
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, dict):
+        raise InvalidInput("A clock's parameter_defaults must be a JSON object.")
+    return {"parameter_defaults": defaults}
+
+
+async def _flow_ids(session: AsyncSession, flow_group_id: uuid.UUID) -> list[uuid.UUID]:
+    return list((await session.scalars(select(Flow.id).where(Flow.flow_group_id == flow_group_id))).all())
+
+
+async def set_schedule(session: AsyncSession, flow_group_id: uuid.UUID, schedule: dict[str, Any] | None) -> None:
+    """Replace (or with None, remove) the group's schedule; runs the old one created are removed."""
+    await _set(session, flow_group_id, schedule=schedule)
+    await schedules.remove_future_runs(session, await _flow_ids(session, flow_group_id))
+
+
+async def delete_group(session: AsyncSession, flow_group_id: uuid.UUID) -> None:
+    """Delete the group with every flow version in it and their runs."""
+    await _group(session, flow_group_id)
+    for flow_id in await _flow_ids(session, flow_group_id):
+        await delete_flow(session, flow_id)
+    await session.execute(delete(FlowGroup).where(FlowGroup.id == flow_group_id))

@@ -1,0 +1,342 @@
+"""Flow registration and the flow lifecycle: versions, version groups, archiving, deletion.
+
+Versioning, as Prefect Server defined it: flows registered under the same project and name
+share a version group (a `flow_group` whose `name` is the version group id); each registration
+gets the next version number and archives the group's other versions, so a group has at most
+one active flow. An `idempotency_key` equal to the group's last key returns the existing flow.
+Concurrent registrations of one group take a transaction-scoped advisory lock, so version
+numbers never collide, even across replicas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Edge, Flow, FlowGroup, Project, Task
+from server.db.sql import jsonb_merge
+from server.domain import schedules
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.lookup import require
+from server.domain.serialized_flow import EdgeSpec, TaskSpec, parse_edges, parse_flow, parse_tasks
+
+# Rows per INSERT statement when registering tasks and edges (keeps statements under
+# asyncpg's 32k bind-parameter limit).
+INSERT_BATCH = 1000
+
+DEFAULT_FLOW_GROUP_SETTINGS = {
+    "heartbeat_enabled": True,
+    "lazarus_enabled": True,
+    "version_locking_enabled": False,
+}
+
+
+async def _advisory_lock(session: AsyncSession, key: str) -> None:
+    """Serialise transactions that share `key` until they commit (works across replicas)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+async def _lock_version_group(session: AsyncSession, tenant_id: uuid.UUID, version_group_id: str) -> None:
+    await _advisory_lock(session, f"version-group:{tenant_id}:{version_group_id}")
+
+
+async def _detect_version_group(session: AsyncSession, project_id: uuid.UUID, name: str) -> str | None:
+    """The version group of the newest flow with this name in this project, if any."""
+    return await session.scalar(
+        select(Flow.version_group_id)
+        .where(Flow.project_id == project_id, Flow.name == name)
+        .order_by(Flow.created.desc())
+        .limit(1)
+    )
+
+
+async def _latest_active_flow(session: AsyncSession, tenant_id: uuid.UUID, version_group_id: str) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Flow.id)
+        .where(
+            Flow.tenant_id == tenant_id,
+            Flow.version_group_id == version_group_id,
+            Flow.archived.is_(False),
+        )
+        .order_by(Flow.version.desc())
+        .limit(1)
+    )
+
+
+async def _flow_group_for_registration(
+    session: AsyncSession, tenant_id: uuid.UUID, version_group_id: str, idempotency_key: str | None
+) -> tuple[FlowGroup, uuid.UUID | None]:
+    """(the group, an existing flow id when the idempotency key matches the group's last key)."""
+    group = await session.scalar(
+        select(FlowGroup)
+        .where(FlowGroup.tenant_id == tenant_id, FlowGroup.name == version_group_id)
+        .order_by(FlowGroup.created)
+        .limit(1)
+    )
+    if group is None:
+        group = FlowGroup(
+            tenant_id=tenant_id,
+            name=version_group_id,
+            settings={**DEFAULT_FLOW_GROUP_SETTINGS, "idempotency_key": idempotency_key},
+            default_parameters={},
+        )
+        session.add(group)
+        await session.flush()
+        return group, None
+    if idempotency_key and (group.settings or {}).get("idempotency_key") == idempotency_key:
+        existing = await _latest_active_flow(session, tenant_id, version_group_id)
+        if existing is not None:
+            return group, existing
+    await session.execute(
+        update(FlowGroup)
+        .where(FlowGroup.id == group.id)
+        .values(settings=jsonb_merge(FlowGroup.settings, {"idempotency_key": idempotency_key}))
+    )
+    return group, None
+
+
+async def create_flow(
+    session: AsyncSession,
+    project_id: uuid.UUID,
+    serialized_flow: Any,
+    *,
+    version_group_id: str | None = None,
+    set_schedule_active: bool = True,
+    description: str | None = None,
+    idempotency_key: str | None = None,
+) -> uuid.UUID:
+    """Register a serialized flow as a new version; returns the flow id (or the existing one)."""
+    spec = parse_flow(serialized_flow)
+    project = await require(session, Project, project_id)
+    tenant_id = project.tenant_id
+    if version_group_id is not None and not version_group_id.strip():
+        raise InvalidInput("`version_group_id` must not be empty.")
+    if not version_group_id:
+        # Two first registrations of one name must not both start a new group.
+        await _advisory_lock(session, f"flow-name:{project_id}:{spec.name}")
+    version_group_id = (
+        version_group_id
+        or await _detect_version_group(session, project_id, spec.name)
+        or str(uuid.uuid4())
+    )
+    await _lock_version_group(session, tenant_id, version_group_id)
+    group, existing = await _flow_group_for_registration(session, tenant_id, version_group_id, idempotency_key)
+    if existing is not None:
+        return existing
+
+    last_version = await session.scalar(
+        select(func.max(Flow.version)).where(
+            Flow.tenant_id == tenant_id, Flow.version_group_id == version_group_id
+        )
+    )
+    flow = Flow(
+        tenant_id=tenant_id,
+        project_id=project_id,
+        flow_group_id=group.id,
+        version=(last_version or 0) + 1,
+        version_group_id=version_group_id,
+        name=spec.name,
+        description=description,
+        environment=spec.environment,
+        run_config=spec.run_config,
+        parameters=spec.parameters,
+        storage=spec.storage,
+        core_version=spec.core_version,
+        settings={},
+        serialized_flow=spec.raw,
+        schedule=spec.schedule,
+        is_schedule_active=False,
+        archived=False,
+    )
+    session.add(flow)
+    await session.flush()
+    await insert_tasks(session, flow.id, tenant_id, spec.tasks)
+    await insert_edges(session, flow.id, tenant_id, spec.edges)
+    await refresh_task_flags(session, flow.id)
+
+    others = await session.scalars(
+        select(Flow.id).where(
+            Flow.tenant_id == tenant_id,
+            Flow.version_group_id == version_group_id,
+            Flow.id != flow.id,
+            Flow.archived.is_(False),
+        )
+    )
+    for other_id in others.all():
+        await archive_flow(session, other_id)
+
+    if set_schedule_active:
+        # A flow that cannot be auto-scheduled (required parameters) still registers; its
+        # schedule simply stays inactive, as in Prefect Server.
+        await schedules.activate(session, flow.id, raise_on_required_parameters=False)
+    return flow.id
+
+
+async def insert_tasks(
+    session: AsyncSession, flow_id: uuid.UUID, tenant_id: uuid.UUID | None, tasks: list[TaskSpec]
+) -> None:
+    """Insert task rows; a slug already registered for the flow is left as it is."""
+    rows = [
+        {
+            "flow_id": flow_id,
+            "tenant_id": tenant_id,
+            "slug": task.slug,
+            "name": task.name,
+            "type": task.type,
+            "tags": task.tags,
+            "max_retries": task.max_retries,
+            "retry_delay": task.retry_delay,
+            "trigger": task.trigger,
+            "cache_key": task.cache_key,
+            "auto_generated": task.auto_generated,
+        }
+        for task in tasks
+    ]
+    for start in range(0, len(rows), INSERT_BATCH):
+        await session.execute(
+            insert(Task).values(rows[start : start + INSERT_BATCH]).on_conflict_do_nothing(
+                constraint="task_flow_id_slug_key"
+            )
+        )
+
+
+async def insert_edges(
+    session: AsyncSession, flow_id: uuid.UUID, tenant_id: uuid.UUID | None, edges: list[EdgeSpec]
+) -> None:
+    """Insert edges, mapping task slugs to the flow's task ids; unknown slugs are an error."""
+    if not edges:
+        return
+    ids_by_slug = dict((await session.execute(select(Task.slug, Task.id).where(Task.flow_id == flow_id))).all())
+    missing = sorted(
+        {slug for edge in edges for slug in (edge.upstream_slug, edge.downstream_slug)} - ids_by_slug.keys()
+    )
+    if missing:
+        raise InvalidInput(
+            "Edges could not be registered - some edges reference tasks that do not exist within "
+            f"this flow: {', '.join(missing[:10])}."
+        )
+    rows = [
+        {
+            "flow_id": flow_id,
+            "tenant_id": tenant_id,
+            "upstream_task_id": ids_by_slug[edge.upstream_slug],
+            "downstream_task_id": ids_by_slug[edge.downstream_slug],
+            "key": edge.key,
+            "mapped": edge.mapped,
+        }
+        for edge in edges
+    ]
+    for start in range(0, len(rows), INSERT_BATCH):
+        await session.execute(
+            insert(Edge).values(rows[start : start + INSERT_BATCH]).on_conflict_do_nothing(
+                constraint="edge_flow_id_task_ids_key"
+            )
+        )
+
+
+async def refresh_task_flags(session: AsyncSession, flow_id: uuid.UUID) -> None:
+    """Recompute root / terminal / reference / mapped flags from the flow's edges.
+
+    Reference tasks are the flow's declared `reference_tasks`, or its terminal tasks when it
+    declares none (Prefect Core's rule for deciding a flow run's final state).
+    """
+    await session.execute(
+        text(
+            """
+            WITH refs AS (
+                SELECT COALESCE(
+                    ARRAY(
+                        SELECT COALESCE(r ->> 'slug', r #>> '{}')
+                        FROM jsonb_array_elements(COALESCE(f.serialized_flow -> 'reference_tasks', '[]')) r
+                    ),
+                    '{}'
+                ) AS slugs
+                FROM flow f WHERE f.id = :flow_id
+            )
+            UPDATE task t SET
+                is_root_task = NOT EXISTS (SELECT 1 FROM edge e WHERE e.downstream_task_id = t.id),
+                is_terminal_task = NOT EXISTS (SELECT 1 FROM edge e WHERE e.upstream_task_id = t.id),
+                mapped = EXISTS (SELECT 1 FROM edge e WHERE e.downstream_task_id = t.id AND e.mapped),
+                is_reference_task = CASE
+                    WHEN cardinality(refs.slugs) > 0 THEN t.slug = ANY(refs.slugs)
+                    ELSE NOT EXISTS (SELECT 1 FROM edge e WHERE e.upstream_task_id = t.id)
+                END
+            FROM refs
+            WHERE t.flow_id = :flow_id
+            """
+        ),
+        {"flow_id": flow_id},
+    )
+
+
+async def register_tasks(session: AsyncSession, flow_id: uuid.UUID, serialized_tasks: Any) -> None:
+    """Add tasks to a registered flow (the client sends them in batches after `create_flow`)."""
+    tasks = parse_tasks(serialized_tasks)
+    flow = await require(session, Flow, flow_id, for_update=True)
+    await insert_tasks(session, flow_id, flow.tenant_id, tasks)
+    known = {t.get("slug") for t in (flow.serialized_flow or {}).get("tasks", []) if isinstance(t, dict)}
+    added = [task.raw for task in tasks if task.slug not in known]
+    if added:
+        serialized = dict(flow.serialized_flow or {})
+        serialized["tasks"] = [*serialized.get("tasks", []), *added]
+        await session.execute(update(Flow).where(Flow.id == flow_id).values(serialized_flow=serialized))
+    await refresh_task_flags(session, flow_id)
+
+
+async def register_edges(session: AsyncSession, flow_id: uuid.UUID, serialized_edges: Any) -> None:
+    edges = parse_edges(serialized_edges)
+    flow = await require(session, Flow, flow_id, for_update=True)
+    await insert_edges(session, flow_id, flow.tenant_id, edges)
+    await refresh_task_flags(session, flow_id)
+
+
+async def archive_flow(session: AsyncSession, flow_id: uuid.UUID) -> None:
+    """Archive a flow: it keeps its history but gets no new runs; its future auto-scheduled
+    runs are removed. Archiving an archived flow is a no-op."""
+    await require(session, Flow, flow_id)
+    await session.execute(update(Flow).where(Flow.id == flow_id, Flow.archived.is_(False)).values(archived=True))
+    await schedules.remove_future_runs(session, [flow_id])
+
+
+async def unarchive_flow(session: AsyncSession, flow_id: uuid.UUID) -> None:
+    """Make an archived version the active one again (headwater's addition).
+
+    The group's other active version is archived, keeping "one active flow per version group";
+    an active schedule resumes.
+    """
+    flow = await require(session, Flow, flow_id, for_update=True)
+    if not flow.archived:
+        return
+    await _lock_version_group(session, flow.tenant_id, flow.version_group_id or "")
+    others = await session.scalars(
+        select(Flow.id).where(
+            Flow.tenant_id == flow.tenant_id,
+            Flow.version_group_id == flow.version_group_id,
+            Flow.id != flow_id,
+            Flow.archived.is_(False),
+        )
+    )
+    for other_id in others.all():
+        await archive_flow(session, other_id)
+    await session.execute(update(Flow).where(Flow.id == flow_id).values(archived=False))
+    if flow.is_schedule_active:
+        await schedules.activate(session, flow_id, raise_on_required_parameters=False)
+
+
+async def delete_flow(session: AsyncSession, flow_id: uuid.UUID) -> None:
+    """Delete a flow with its tasks, edges and runs (foreign-key cascade); its group stays."""
+    await require(session, Flow, flow_id)
+    await session.execute(delete(Flow).where(Flow.id == flow_id))
+
+
+async def update_flow_project(session: AsyncSession, flow_id: uuid.UUID, project_id: uuid.UUID) -> uuid.UUID:
+    flow = await require(session, Flow, flow_id)
+    project = await require(session, Project, project_id)
+    if project.tenant_id != flow.tenant_id:
+        raise NotFound(f"Project {project_id} not found.")
+    await session.execute(update(Flow).where(Flow.id == flow_id).values(project_id=project_id))
+    return flow_id

@@ -1,0 +1,238 @@
+"""Reading a serialized Prefect Core flow (`flow.serialize()`), checking it before anything is stored.
+
+The server never runs flow code; it keeps the metadata: tasks (by slug), edges, parameters,
+schedule, storage and run config. Validation errors name the offending field, so a user who
+hand-writes a flow sees what to fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.domain.errors import InvalidInput
+
+# Flows built before this Core version lack fields the backend needs (Prefect Server's cutoff).
+MIN_CORE_VERSION = (0, 6, 1)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    slug: str
+    name: str | None
+    type: str | None
+    tags: list[Any]
+    max_retries: int
+    retry_delay: dt.timedelta | None
+    trigger: str | None
+    cache_key: str | None
+    auto_generated: bool
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    upstream_slug: str
+    downstream_slug: str
+    key: str | None
+    mapped: bool
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    name: str
+    core_version: str | None
+    parameters: list[dict[str, Any]]
+    schedule: dict[str, Any] | None
+    storage: dict[str, Any] | None
+    run_config: dict[str, Any] | None
+    environment: dict[str, Any] | None
+    reference_slugs: list[str]
+    tasks: list[TaskSpec] = field(default_factory=list)
+    edges: list[EdgeSpec] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def required_parameter_names(self) -> set[str]:
+        return {p["name"] for p in self.parameters if p.get("required")}
+
+
+def decompress_flow(text: str, max_bytes: int) -> dict[str, Any]:
+    """The flow inside `create_flow_from_compressed_string`: base64 of gzip of JSON.
+
+    Decompression stops at `max_bytes`, so a small "zip bomb" cannot exhaust memory.
+    """
+    try:
+        packed = base64.b64decode(text, validate=False)
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        data = inflater.decompress(packed, max_bytes + 1)
+        if len(data) > max_bytes or inflater.unconsumed_tail:
+            raise InvalidInput(f"The decompressed flow exceeds the limit of {max_bytes} bytes.")
+        value = json.loads(data)
+    except InvalidInput:
+        raise
+    except (binascii.Error, zlib.error, ValueError, TypeError):
+        raise InvalidInput("Unable to decompress serialized flow: expected base64-encoded gzip of JSON.") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("The serialized flow must be a JSON object.")
+    return value
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _optional_dict(raw: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise InvalidInput(f"Serialized flow field `{key}` must be an object or null.")
+    return value
+
+
+def _slug_of(value: Any, where: str) -> str:
+    slug = value.get("slug") if isinstance(value, dict) else value
+    if not isinstance(slug, str) or not slug:
+        raise InvalidInput(f"{where} is missing its `slug`.")
+    return slug
+
+
+def parse_retry_delay(value: Any, where: str) -> dt.timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{where}: `retry_delay` must be a number of seconds, got {value!r}.")
+    if value < 0:
+        raise InvalidInput(f"{where}: `retry_delay` must not be negative.")
+    return dt.timedelta(seconds=value)
+
+
+def parse_task(raw: Any, index: int) -> TaskSpec:
+    where = f"Task {index}"
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{where} must be an object.")
+    slug = _slug_of(raw, where)
+    where = f"Task {slug!r}"
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list):
+        raise InvalidInput(f"{where}: `tags` must be a list.")
+    max_retries = raw.get("max_retries") or 0
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidInput(f"{where}: `max_retries` must be a non-negative integer.")
+    trigger = raw.get("trigger")
+    if isinstance(trigger, dict):
+        trigger = trigger.get("fn")
+    cache_key = raw.get("cache_key")
+    return TaskSpec(
+        slug=slug,
+        name=raw.get("name") if isinstance(raw.get("name"), str) else None,
+        type=raw.get("type") if isinstance(raw.get("type"), str) else None,
+        tags=tags,
+        max_retries=max_retries,
+        retry_delay=parse_retry_delay(raw.get("retry_delay"), where),
+        trigger=trigger if isinstance(trigger, str) else None,
+        cache_key=cache_key if isinstance(cache_key, str) else None,
+        auto_generated=bool(raw.get("auto_generated", False)),
+        raw=raw,
+    )
+
+
+def parse_edge(raw: Any, index: int) -> EdgeSpec:
+    where = f"Edge {index}"
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{where} must be an object.")
+    key = raw.get("key")
+    return EdgeSpec(
+        upstream_slug=_slug_of(raw.get("upstream_task"), f"{where} upstream_task"),
+        downstream_slug=_slug_of(raw.get("downstream_task"), f"{where} downstream_task"),
+        key=key if isinstance(key, str) else None,
+        mapped=bool(raw.get("mapped", False)),
+    )
+
+
+def parse_tasks(raw: Any) -> list[TaskSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidInput("`tasks` must be a list of serialized tasks.")
+    return [parse_task(item, i) for i, item in enumerate(raw)]
+
+
+def parse_edges(raw: Any) -> list[EdgeSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidInput("`edges` must be a list of serialized edges.")
+    return [parse_edge(item, i) for i, item in enumerate(raw)]
+
+
+def _parse_parameters(raw: Any) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidInput("Serialized flow field `parameters` must be a list.")
+    parameters = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Parameter {i} must be an object.")
+        slug = item.get("slug") or item.get("name")
+        name = item.get("name") or slug
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"Parameter {i} is missing its `name`.")
+        parameters.append({**item, "name": name, "slug": slug, "required": bool(item.get("required", False))})
+    return parameters
+
+
+def _parse_schedule(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidInput("Serialized flow field `schedule` must be an object or null.")
+    clocks = raw.get("clocks", [])
+    if not isinstance(clocks, list) or not all(isinstance(c, dict) for c in clocks):
+        raise InvalidInput("`schedule.clocks` must be a list of clock objects.")
+    return raw
+
+
+def parse_flow(raw: Any) -> FlowSpec:
+    """Validate a serialized flow and pull out what the backend stores."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("The serialized flow must be a JSON object.")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("The serialized flow has no `name`.")
+    core_version = raw.get("__version__")
+    if core_version is not None:
+        if not isinstance(core_version, str):
+            raise InvalidInput("Serialized flow field `__version__` must be a string.")
+        if _version_tuple(core_version) < MIN_CORE_VERSION:
+            raise InvalidInput(
+                "Prefect backends require new flows to be built with Prefect 0.6.1+, "
+                f"but this flow was built with Prefect {core_version}."
+            )
+    references = raw.get("reference_tasks") or []
+    if not isinstance(references, list):
+        raise InvalidInput("Serialized flow field `reference_tasks` must be a list.")
+    return FlowSpec(
+        name=name,
+        core_version=core_version,
+        parameters=_parse_parameters(raw.get("parameters")),
+        schedule=_parse_schedule(raw.get("schedule")),
+        storage=_optional_dict(raw, "storage"),
+        run_config=_optional_dict(raw, "run_config"),
+        environment=_optional_dict(raw, "environment"),
+        reference_slugs=[_slug_of(r, "A reference task") for r in references],
+        tasks=parse_tasks(raw.get("tasks")),
+        edges=parse_edges(raw.get("edges")),
+        raw=raw,
+    )
