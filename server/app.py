@@ -44,18 +44,10 @@ def create_app(settings: Settings) -> Starlette:
             await migrate.upgrade(engine)
         async with transaction(app.state.sessions) as session:
             await ensure_default_tenant(session)
-        services = None
-        if settings.services_enabled:
-            from services.runner import ServiceRunner
-
-            services = ServiceRunner(settings, app.state.sessions)
-            await services.start()
         logger.info("headwater %s ready on http://%s:%s", __version__, settings.host, settings.port)
         try:
             yield
         finally:
-            if services is not None:
-                await services.stop()
             await engine.dispose()
 
     endpoint = GraphQLEndpoint(schema, graphiql_html=GRAPHIQL_HTML)

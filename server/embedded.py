@@ -8,6 +8,7 @@ exposed on the network, and several headwater processes on the same folder share
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger("headwater.embedded")
@@ -17,6 +18,9 @@ class EmbeddedPostgres:
     """A handle on the embedded server; `url` is ready to use once constructed."""
 
     def __init__(self, data_dir: Path):
+        # pgserver keeps its lock file in the user runtime dir; without XDG_RUNTIME_DIR
+        # (containers, CI) platformdirs warns and falls back to /tmp, which is fine.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         import pgserver  # imported here: only the embedded mode needs it
 
         self.pgdata = Path(data_dir).expanduser().resolve() / "postgres"

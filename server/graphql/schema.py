@@ -13,7 +13,19 @@ from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCach
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from server.graphql import flow_groups, flows, hasura, projects, system, tenants
+from server.graphql import (
+    agents,
+    artifacts,
+    flow_groups,
+    flow_runs,
+    flows,
+    hasura,
+    logs,
+    projects,
+    system,
+    task_runs,
+    tenants,
+)
 from server.graphql.scalars import SCALAR_MAP
 
 
@@ -29,7 +41,7 @@ class HeadwaterSchema(strawberry.Schema):
         """Errors are logged where they are formatted (server.graphql.errors), not here."""
 
 
-Query = merge_types("Query", (system.Query, hasura.Query))
+Query = merge_types("Query", (system.Query, task_runs.Query, hasura.Query))
 Mutation = merge_types(
     "Mutation",
     (
@@ -37,6 +49,11 @@ Mutation = merge_types(
         projects.Mutation,
         flows.Mutation,
         flow_groups.Mutation,
+        flow_runs.Mutation,
+        task_runs.Mutation,
+        logs.Mutation,
+        agents.Mutation,
+        artifacts.Mutation,
     ),
 )
 

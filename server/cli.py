@@ -1,0 +1,167 @@
+"""The `headwater` command: run the server, manage the database.
+
+    headwater start                 API + services; embedded Postgres unless a URL is configured
+    headwater db upgrade | reset    schema migrations
+
+Settings come from HEADWATER_* environment variables; flags override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from server import __version__
+from server.settings import Settings, SettingsError
+
+logger = logging.getLogger("headwater")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    # pgserver narrates every initdb/pg_ctl call and alembic every plugin at INFO.
+    for noisy in ("pgserver", "alembic.runtime.plugins"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _add_database_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="Postgres URL (default: embedded Postgres in --data-dir)")
+    parser.add_argument("--data-dir", type=Path, help="folder for the embedded Postgres (default ~/.headwater)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headwater",
+        description="A self-hosted backend for Prefect Core 1.x flows (the Prefect Server 1.x API).",
+    )
+    parser.add_argument("--version", action="version", version=f"headwater {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    start = commands.add_parser("start", help="run the API server (and the background services)")
+    _add_database_flags(start)
+    start.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    start.add_argument("--port", type=int, help="port to listen on (default 4200)")
+    start.add_argument("--no-services", action="store_true", help="serve the API only; run services elsewhere")
+    start.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    start.set_defaults(handler=cmd_start)
+
+    db = commands.add_parser("db", help="database schema commands")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
+    _add_database_flags(upgrade)
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    reset = db_commands.add_parser("reset", help="drop every table and recreate the schema (deletes all data)")
+    _add_database_flags(reset)
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(handler=cmd_db_reset)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    changes = {
+        "database_url": getattr(args, "database_url", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "log_level": getattr(args, "log_level", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    if getattr(args, "no_services", False):
+        changes["services_enabled"] = False
+    if getattr(args, "no_migrate", False):
+        changes["migrate_on_start"] = False
+    return Settings.from_env().replace(**changes)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """Settings with a database URL: the configured one, or an embedded Postgres for the duration."""
+    if settings.database_url:
+        yield settings
+        return
+    from server.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    logger.info("embedded Postgres ready (data in %s)", embedded.pgdata)
+    try:
+        yield settings.replace(database_url=embedded.url)
+    finally:
+        embedded.stop()
+
+
+def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    with database(settings) as ready:
+        app = create_app(ready)
+        uvicorn.run(app, host=ready.host, port=ready.port, log_level=ready.log_level.lower())
+    return 0
+
+
+async def _migrate(settings: Settings, reset: bool) -> None:
+    from server.db import migrate
+    from server.db.engine import create_engine
+
+    engine = create_engine(settings.database_url or "")
+    try:
+        if reset:
+            await migrate.downgrade(engine, "base")
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    with database(settings) as ready:
+        asyncio.run(_migrate(ready, reset=False))
+    print("Database schema is up to date.")
+    return 0
+
+
+def cmd_db_reset(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("Refusing to reset without confirmation: pass --yes.", file=sys.stderr)
+            return 2
+        answer = input("This deletes every project, flow, run and log. Type 'reset' to continue: ")
+        if answer.strip() != "reset":
+            print("Aborted; nothing was changed.")
+            return 1
+    with database(settings) as ready:
+        asyncio.run(_migrate(ready, reset=True))
+    print("Database reset: all data deleted, schema recreated.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as exc:
+        print(f"headwater: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        return args.handler(settings, args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        logger.debug("command failed", exc_info=True)
+        print(f"headwater: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Flow runs: creation (with its parameter, label and run-config rules), the agent queue,
+cancellation, heartbeats, renaming, deletion.
+
+A new run starts Scheduled, with one Pending task run per task (map index -1): the Prefect flow
+runner learns task ids only from those rows. An `idempotency_key` makes creation safe to retry:
+the unique key (idempotency_key, flow_id) and `ON CONFLICT DO NOTHING` return the existing run
+however many requests race.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Agent, Flow, FlowGroup, FlowRun, FlowRunState, TaskRun
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.lookup import require
+from server.domain.run_names import generate_run_name
+from server.domain.run_states import record_state, set_flow_run_state
+from server.domain.states import SCHEDULED_STATES, is_finished, is_running, make_state
+
+# How many runs one queue poll returns (Prefect Server's `queued_runs_returned_limit`).
+QUEUE_LIMIT = 25
+
+
+async def _find_flow(session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None) -> Flow:
+    if flow_id is not None:
+        flow = await session.get(Flow, flow_id)
+        if flow is None:
+            raise NotFound(f"Flow {flow_id} not found.")
+        return flow
+    if not version_group_id:
+        raise InvalidInput("A flow id or version group ID must be provided.")
+    flow = await session.scalar(
+        select(Flow)
+        .where(Flow.version_group_id == version_group_id, Flow.archived.is_(False))
+        .order_by(Flow.version.desc())
+        .limit(1)
+    )
+    if flow is None:
+        raise NotFound(f"Version group {version_group_id} has no unarchived flows.")
+    return flow
+
+
+def resolve_labels(
+    labels: list[str] | None, run_config: dict | None, flow: Flow, group: FlowGroup | None
+) -> list[str]:
+    """The run's labels: the first of given labels, given run config, group labels, group run
+    config, flow run config, flow environment that is set (an explicit [] counts as set)."""
+    if labels is not None:
+        chosen = labels
+    elif run_config is not None:
+        chosen = run_config.get("labels") or []
+    elif group is not None and group.labels is not None:
+        chosen = group.labels
+    elif group is not None and group.run_config is not None:
+        chosen = group.run_config.get("labels") or []
+    elif flow.run_config is not None:
+        chosen = flow.run_config.get("labels") or []
+    elif flow.environment is not None:
+        chosen = flow.environment.get("labels") or []
+    else:
+        chosen = []
+    return sorted(str(label) for label in chosen)
+
+
+def resolve_parameters(flow: Flow, group: FlowGroup | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """Flow defaults, overlaid by the group's defaults, overlaid by the given values."""
+    declared = [p for p in flow.parameters or [] if isinstance(p, dict)]
+    values = {p["name"]: p["default"] for p in declared if p.get("default") is not None}
+    values.update((group.default_parameters if group is not None else None) or {})
+    values.update(given or {})
+    missing = sorted(p["name"] for p in declared if p.get("required") and p["name"] not in values)
+    if missing:
+        raise InvalidInput(f"Required parameters were not supplied: {', '.join(missing)}.")
+    return values
+
+
+def _check_object(value: Any, what: str) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise InvalidInput(f"`{what}` must be a JSON object.")
+
+
+async def create_flow_run(
+    session: AsyncSession,
+    *,
+    flow_id: uuid.UUID | None = None,
+    version_group_id: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    labels: list[str] | None = None,
+    run_config: dict[str, Any] | None = None,
+    scheduled_start_time: dt.datetime | None = None,
+    idempotency_key: str | None = None,
+    flow_run_name: str | None = None,
+    auto_scheduled: bool = False,
+) -> uuid.UUID:
+    """Create a Scheduled run (or return the run with this idempotency key)."""
+    _check_object(parameters, "parameters")
+    _check_object(context, "context")
+    _check_object(run_config, "run_config")
+    if labels is not None and any(not isinstance(label, str) or not label.strip() for label in labels):
+        raise InvalidInput("Labels must be non-empty strings.")
+    flow = await _find_flow(session, flow_id, version_group_id)
+    if idempotency_key is not None:
+        existing = await _run_with_key(session, flow.id, idempotency_key)
+        if existing is not None:
+            return existing
+    if flow.archived:
+        raise InvalidInput(f"Flow {flow.id} is archived.")
+    group = await session.get(FlowGroup, flow.flow_group_id)
+    start = scheduled_start_time or dt.datetime.now(dt.timezone.utc)
+    run_id = await session.scalar(
+        insert(FlowRun)
+        .values(
+            tenant_id=flow.tenant_id,
+            flow_id=flow.id,
+            parameters=resolve_parameters(flow, group, parameters),
+            context=context or {},
+            labels=resolve_labels(labels, run_config, flow, group),
+            run_config=run_config if run_config is not None else ((group.run_config if group else None) or flow.run_config),
+            scheduled_start_time=start,
+            name=flow_run_name or generate_run_name(),
+            idempotency_key=idempotency_key,
+            auto_scheduled=auto_scheduled,
+        )
+        .on_conflict_do_nothing(constraint="ix_flow_run_idempotency_key_unique")
+        .returning(FlowRun.id)
+    )
+    if run_id is None:
+        # Another request with this key won the race; it has committed by now.
+        existing = await _run_with_key(session, flow.id, idempotency_key)
+        assert existing is not None
+        return existing
+    await record_state(
+        session, FlowRun, FlowRunState, "flow_run_id", run_id, flow.tenant_id,
+        make_state("Scheduled", "Flow run scheduled.", start_time=start),
+    )
+    await _create_task_runs(session, run_id, flow.id)
+    return run_id
+
+
+async def _run_with_key(session: AsyncSession, flow_id: uuid.UUID, key: str | None) -> uuid.UUID | None:
+    return await session.scalar(
+        select(FlowRun.id).where(FlowRun.flow_id == flow_id, FlowRun.idempotency_key == key)
+    )
+
+
+PENDING = make_state("Pending", "Task run created")
+
+
+async def _create_task_runs(session: AsyncSession, flow_run_id: uuid.UUID, flow_id: uuid.UUID) -> None:
+    """One Pending task run per task of the flow, with its history row, in two statements."""
+    await session.execute(
+        text(
+            """
+            INSERT INTO task_run (tenant_id, flow_run_id, task_id, cache_key, map_index, version, state,
+                                  serialized_state, state_message, state_timestamp)
+            SELECT t.tenant_id, :flow_run_id, t.id, t.cache_key, -1, 1, 'Pending',
+                   CAST(:serialized AS jsonb), :message, clock_timestamp()
+            FROM task t WHERE t.flow_id = :flow_id
+            """
+        ).bindparams(flow_run_id=flow_run_id, flow_id=flow_id, message=PENDING.message,
+                     serialized=json.dumps(PENDING.serialized)),
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO task_run_state (tenant_id, task_run_id, timestamp, state, message, serialized_state, version)
+            SELECT tr.tenant_id, tr.id, tr.state_timestamp, tr.state, tr.state_message, tr.serialized_state, 1
+            FROM task_run tr WHERE tr.flow_run_id = :flow_run_id
+            """
+        ).bindparams(flow_run_id=flow_run_id),
+    )
+
+
+async def get_runs_in_queue(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    before: dt.datetime | None = None,
+    labels: list[str] | None = None,
+    agent_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Runs an agent with these labels may start now. Read-only: submission is what claims a run.
+
+    A run qualifies when it waits in a Scheduled-family state due before `before`, or is Running
+    with such a task run (a retry). Its labels must be a subset of the agent's, and unlabeled
+    runs go only to unlabeled agents.
+    """
+    before = before or dt.datetime.now(dt.timezone.utc)
+    agent_labels = sorted(set(labels or []))
+    waiting = list(SCHEDULED_STATES)
+    retrying_task = (
+        select(literal(1))
+        .select_from(TaskRun)
+        .where(
+            TaskRun.flow_run_id == FlowRun.id,
+            TaskRun.state.in_(waiting),
+            TaskRun.state_start_time <= before,
+        )
+        .exists()
+    )
+    label_rule = FlowRun.labels.contained_by(agent_labels)
+    if agent_labels:
+        label_rule = label_rule & (func.jsonb_array_length(FlowRun.labels) > 0)
+    query = (
+        select(FlowRun.id)
+        .where(
+            FlowRun.tenant_id == tenant_id,
+            ((FlowRun.state.in_(waiting) & (FlowRun.state_start_time <= before)) | ((FlowRun.state == "Running") & retrying_task)),
+            label_rule,
+        )
+        .order_by(FlowRun.state_start_time)
+        .limit(QUEUE_LIMIT)
+    )
+    run_ids = list((await session.scalars(query)).all())
+    if agent_id is not None:
+        await session.execute(update(Agent).where(Agent.id == agent_id).values(last_queried=func.now()))
+    return run_ids
+
+
+async def cancel_flow_run(session: AsyncSession, flow_run_id: uuid.UUID) -> str | None:
+    """Cancel a run: a running one is asked to stop (Cancelling, which its flow runner watches for),
+    one that has not started is Cancelled at once; a finished one is left as it is."""
+    run = await require(session, FlowRun, flow_run_id)
+    if is_finished(run.state):
+        return run.state
+    if is_running(run.state):
+        state = make_state("Cancelling", "Flow run is cancelling")
+    else:
+        state = make_state("Cancelled", "Flow run is cancelled")
+    await set_flow_run_state(session, flow_run_id, state)
+    return state.type
+
+
+async def delete_flow_run(session: AsyncSession, flow_run_id: uuid.UUID) -> None:
+    """Delete a run with its task runs, states and logs (foreign-key cascade)."""
+    await require(session, FlowRun, flow_run_id)
+    await session.execute(delete(FlowRun).where(FlowRun.id == flow_run_id))
+
+
+async def set_flow_run_name(session: AsyncSession, flow_run_id: uuid.UUID, name: str) -> None:
+    if not name or not name.strip():
+        raise InvalidInput("Invalid name: a flow run name must not be empty.")
+    await require(session, FlowRun, flow_run_id)
+    await session.execute(update(FlowRun).where(FlowRun.id == flow_run_id).values(name=name))
+
+
+async def set_flow_run_labels(session: AsyncSession, flow_run_id: uuid.UUID, labels: list[str]) -> None:
+    if any(not label or not label.strip() for label in labels):
+        raise InvalidInput("Labels must be non-empty strings.")
+    await require(session, FlowRun, flow_run_id)
+    await session.execute(update(FlowRun).where(FlowRun.id == flow_run_id).values(labels=sorted(set(labels))))
+
+
+async def heartbeat(session: AsyncSession, flow_run_id: uuid.UUID) -> bool:
+    """Record that the run's process is alive. Returns whether the run exists."""
+    result = await session.execute(
+        update(FlowRun).where(FlowRun.id == flow_run_id).values(heartbeat=func.now())
+    )
+    return bool(result.rowcount)

@@ -1,0 +1,138 @@
+"""Task runs: looked up or created on demand (mapped children appear as the flow runs), named,
+and summarised for map parents."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import FlowRun, Task, TaskRun, TaskRunState
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.lookup import require
+from server.domain.states import make_state
+
+PENDING = make_state("Pending", "Task run created")
+
+
+@dataclass(frozen=True)
+class TaskRunInfo:
+    id: uuid.UUID
+    version: int
+    state: str | None
+    serialized_state: dict[str, Any] | None
+
+
+async def get_or_create_task_run(
+    session: AsyncSession, flow_run_id: uuid.UUID, task_id: uuid.UUID, map_index: int | None = None
+) -> TaskRunInfo:
+    """The task run for (flow run, task, map index), created Pending if it does not exist yet."""
+    map_index = -1 if map_index is None else map_index
+    if map_index < -1:
+        raise InvalidInput("map_index must be -1 (not mapped) or a non-negative index.")
+    found = await _find(session, flow_run_id, task_id, map_index)
+    if found is not None:
+        return found
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"Task {task_id} not found.")
+    run = await session.get(FlowRun, flow_run_id)
+    if run is None:
+        raise NotFound(f"Flow run {flow_run_id} not found.")
+    if run.flow_id != task.flow_id:
+        raise InvalidInput(f"Task {task_id} does not belong to the flow of flow run {flow_run_id}.")
+    new_id = await session.scalar(
+        insert(TaskRun)
+        .values(
+            tenant_id=run.tenant_id,
+            flow_run_id=flow_run_id,
+            task_id=task_id,
+            map_index=map_index,
+            cache_key=task.cache_key,
+            version=1,
+            state=PENDING.type,
+            state_message=PENDING.message,
+            serialized_state=PENDING.serialized,
+            state_timestamp=func.clock_timestamp(),
+        )
+        .on_conflict_do_nothing(constraint="task_run_unique_identifier_key")
+        .returning(TaskRun.id)
+    )
+    if new_id is not None:
+        await session.execute(
+            insert(TaskRunState).values(
+                tenant_id=run.tenant_id,
+                task_run_id=new_id,
+                state=PENDING.type,
+                message=PENDING.message,
+                serialized_state=PENDING.serialized,
+                version=1,
+            )
+        )
+    found = await _find(session, flow_run_id, task_id, map_index)
+    assert found is not None
+    return found
+
+
+async def _find(session: AsyncSession, flow_run_id: uuid.UUID, task_id: uuid.UUID, map_index: int) -> TaskRunInfo | None:
+    row = (
+        await session.execute(
+            select(TaskRun.id, TaskRun.version, TaskRun.state, TaskRun.serialized_state).where(
+                TaskRun.flow_run_id == flow_run_id, TaskRun.task_id == task_id, TaskRun.map_index == map_index
+            )
+        )
+    ).first()
+    return TaskRunInfo(*row) if row else None
+
+
+async def get_task_run_info(session: AsyncSession, task_run_id: uuid.UUID) -> TaskRunInfo:
+    task_run = await require(session, TaskRun, task_run_id)
+    return TaskRunInfo(task_run.id, task_run.version, task_run.state, task_run.serialized_state)
+
+
+async def set_task_run_name(session: AsyncSession, task_run_id: uuid.UUID, name: str) -> None:
+    if not name or not name.strip():
+        raise InvalidInput("Invalid name: a task run name must not be empty.")
+    await require(session, TaskRun, task_run_id)
+    await session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(name=name))
+
+
+async def heartbeat(session: AsyncSession, task_run_id: uuid.UUID) -> bool:
+    result = await session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(heartbeat=func.now()))
+    return bool(result.rowcount)
+
+
+@dataclass(frozen=True)
+class MappedChildren:
+    min_start_time: Any
+    max_end_time: Any
+    state_counts: dict[str, int]
+
+
+async def mapped_children(session: AsyncSession, task_run_id: uuid.UUID) -> MappedChildren:
+    """Start, end and state counts of a map parent's children (empty for anything else)."""
+    parent = await session.get(TaskRun, task_run_id)
+    if parent is None or parent.map_index >= 0:
+        return MappedChildren(None, None, {})
+    rows = (
+        await session.execute(
+            select(TaskRun.state, func.count(), func.min(TaskRun.start_time), func.max(TaskRun.end_time))
+            .where(
+                TaskRun.flow_run_id == parent.flow_run_id,
+                TaskRun.task_id == parent.task_id,
+                TaskRun.map_index >= 0,
+            )
+            .group_by(TaskRun.state)
+        )
+    ).all()
+    starts = [row[2] for row in rows if row[2] is not None]
+    ends = [row[3] for row in rows if row[3] is not None]
+    return MappedChildren(
+        min(starts) if starts else None,
+        max(ends) if ends else None,
+        {str(row[0]): row[1] for row in rows},
+    )

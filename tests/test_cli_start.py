@@ -1,0 +1,45 @@
+"""`headwater start` with nothing configured: embedded Postgres, port flag, data kept across restarts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.server_process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def test_start_answers_hello_and_keeps_data_across_restarts(tmp_path):
+    env = {"HEADWATER_DATA_DIR": str(tmp_path / "data"), "HEADWATER_DATABASE_URL": "", "DATABASE_URL": ""}
+    create = "mutation($input: create_project_input!) { create_project(input: $input) { id } }"
+    with ServerProcess(env=env, log_path=tmp_path / "first.log") as server:
+        assert server.query("{ hello }") == {"data": {"hello": "👋"}}
+        tenant = server.query("{ tenant { id } }")["data"]["tenant"][0]["id"]
+        created = server.query(create, {"input": {"tenant_id": tenant, "name": "kept"}})
+        assert created["data"]["create_project"]["id"]
+        assert server.stop() == 0
+    with ServerProcess(env=env, log_path=tmp_path / "second.log") as server:
+        again = server.query("{ tenant { id } }")["data"]["tenant"]
+        assert [t["id"] for t in again] == [tenant], "the default tenant is not recreated"
+        projects = server.query('{ project(where: {name: {_eq: "kept"}}) { id } }')["data"]["project"]
+        assert projects == [{"id": created["data"]["create_project"]["id"]}]
+
+
+def test_db_upgrade_command(tmp_path):
+    env = {"HEADWATER_DATA_DIR": str(tmp_path / "data"), "HEADWATER_DATABASE_URL": "", "DATABASE_URL": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "db", "upgrade"], env={**__import__("os").environ, **env},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+
+
+def test_bad_setting_is_one_clear_line():
+    env = {**__import__("os").environ, "HEADWATER_PORT": "eighty"}
+    result = subprocess.run([sys.executable, "-m", "server.cli", "start"], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "headwater: HEADWATER_PORT must be an integer, got 'eighty'"
