@@ -6,17 +6,20 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.app import create_app
 from server.db import migrate
 from server.db.engine import create_engine
 from server.db.models import Base
+from server.domain.tenants import ensure_default_tenant
 from server.settings import Settings
+from tests.server_process import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +54,23 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(autouse=True)
 async def clean_database(engine) -> None:
-    """Every test starts from empty tables (the default tenant is recreated by the app)."""
+    """Every test starts from empty tables and the default tenant, as after a first start."""
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    async with engine.begin() as connection:
+        session = AsyncSession(bind=connection)
+        await ensure_default_tenant(session)
+        await session.flush()
+
+
+@pytest.fixture(scope="session")
+def live_server(engine, database_url: str, tmp_path_factory) -> Iterator[ServerProcess]:
+    """A real `headwater start` process on a free port, sharing the test database."""
+    log = tmp_path_factory.mktemp("live-server") / "headwater.log"
+    env = {"HEADWATER_DATABASE_URL": database_url, "HEADWATER_LOG_LEVEL": "WARNING"}
+    with ServerProcess("--no-services", "--no-migrate", env=env, log_path=log) as server:
+        yield server
 
 
 @pytest.fixture
