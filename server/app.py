@@ -44,10 +44,18 @@ def create_app(settings: Settings) -> Starlette:
             await migrate.upgrade(engine)
         async with transaction(app.state.sessions) as session:
             await ensure_default_tenant(session)
+        runner = None
+        if settings.services_enabled:
+            from services.runner import ServiceRunner, build_services
+
+            runner = ServiceRunner(build_services(settings, app.state.sessions))
+            await runner.start()
         logger.info("headwater %s ready on http://%s:%s", __version__, settings.host, settings.port)
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.stop()
             await engine.dispose()
 
     endpoint = GraphQLEndpoint(schema, graphiql_html=GRAPHIQL_HTML)

@@ -1,7 +1,9 @@
 """The `headwater` command: run the server, manage the database.
 
     headwater start                 API + services; embedded Postgres unless a URL is configured
+    headwater services              the background services alone
     headwater db upgrade | reset    schema migrations
+    headwater project|flow|run ...  talk to a running server (client/commands.py)
 
 Settings come from HEADWATER_* environment variables; flags override them.
 """
@@ -64,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_flags(reset)
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=cmd_db_reset)
+
+    services = commands.add_parser("services", help="run the background services without the API")
+    _add_database_flags(services)
+    services.set_defaults(handler=cmd_services)
+
+    from client.commands import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -144,9 +154,44 @@ def cmd_db_reset(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_services(settings: Settings) -> None:
+    import signal
+
+    from server.db.engine import create_engine, create_sessionmaker
+    from services.runner import ServiceRunner, build_services
+
+    engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)
+    runner = ServiceRunner(build_services(settings, create_sessionmaker(engine)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if settings.migrate_on_start:
+            from server.db import migrate
+
+            await migrate.upgrade(engine)
+        await runner.start()
+        logger.info("services running: %s", ", ".join(s.name for s in runner.services) or "none enabled")
+        await stop.wait()
+    finally:
+        await runner.stop()
+        await engine.dispose()
+
+
+def cmd_services(settings: Settings, args: argparse.Namespace) -> int:
+    with database(settings) as ready:
+        asyncio.run(_run_services(ready))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "client_command", False):
+        from client.commands import run_client_command
+
+        return run_client_command(args)
     try:
         settings = settings_from_args(args)
     except SettingsError as exc:

@@ -1,9 +1,5 @@
-"""Flow groups: the settings shared by every version of a flow.
-
-A group holds default parameters, labels, a run config, a schedule, a description, and the
-switches in `settings` (`heartbeat_enabled`, `lazarus_enabled`, `version_locking_enabled`)
-that the services and the state machinery read. A missing switch means its default.
-"""
+"""Flow groups: what every version of a flow shares: default parameters, labels, a run config,
+a schedule, a description (and the switches in `settings`, see flow_settings.py)."""
 
 from __future__ import annotations
 
@@ -17,37 +13,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Flow, FlowGroup
-from server.db.sql import jsonb_merge
 from server.domain import schedules
 from server.domain.errors import InvalidInput
 from server.domain.flows import delete_flow
 from server.domain.lookup import require
-
-HEARTBEAT_ON = {"heartbeat_enabled": True, "disable_heartbeat": False}
-HEARTBEAT_OFF = {"heartbeat_enabled": False, "disable_heartbeat": True}
-
-
-def heartbeat_enabled(settings: dict[str, Any] | None) -> bool:
-    return (settings or {}).get("heartbeat_enabled", True) is not False
-
-
-def lazarus_enabled(settings: dict[str, Any] | None) -> bool:
-    return (settings or {}).get("lazarus_enabled", True) is not False
-
-
-def version_locking_enabled(settings: dict[str, Any] | None) -> bool:
-    return (settings or {}).get("version_locking_enabled", False) is True
-
-
-async def update_flow_settings(session: AsyncSession, flow_id: uuid.UUID, patch: dict[str, Any]) -> None:
-    """Merge `patch` into the settings of the flow's group (the toggles act on every version)."""
-    flow = await require(session, Flow, flow_id)
-    await session.execute(
-        update(FlowGroup)
-        .where(FlowGroup.id == flow.flow_group_id)
-        .values(settings=jsonb_merge(FlowGroup.settings, patch))
-    )
-
 
 async def _group(session: AsyncSession, flow_group_id: uuid.UUID) -> FlowGroup:
     return await require(session, FlowGroup, flow_group_id, for_update=True)

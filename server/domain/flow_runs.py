@@ -12,21 +12,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy import ARRAY, bindparam, delete, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Agent, Flow, FlowGroup, FlowRun, FlowRunState, TaskRun
+from server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.lookup import require
 from server.domain.run_names import generate_run_name
-from server.domain.run_states import record_state, set_flow_run_state
-from server.domain.states import SCHEDULED_STATES, is_finished, is_running, make_state
+from server.domain.run_states import set_flow_run_state
+from server.domain.states import SCHEDULED_STATES, TASK_RUN_CREATED, is_finished, is_running, make_state
 
 # How many runs one queue poll returns (Prefect Server's `queued_runs_returned_limit`).
 QUEUE_LIMIT = 25
+# Rows per INSERT (each run row binds ~18 parameters; asyncpg allows 32767 per statement).
+INSERT_BATCH = 1000
 
 
 async def _find_flow(session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None) -> Flow:
@@ -87,6 +91,96 @@ def _check_object(value: Any, what: str) -> None:
         raise InvalidInput(f"`{what}` must be a JSON object.")
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A run to insert, its parameters, labels and run config already resolved."""
+
+    flow: Flow
+    parameters: dict[str, Any]
+    labels: list[str]
+    run_config: dict[str, Any] | None
+    scheduled_start_time: dt.datetime
+    context: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    idempotency_key: str | None = None
+    auto_scheduled: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """The flow_run row, born in its Scheduled state (version 1)."""
+        scheduled = make_state("Scheduled", "Flow run scheduled.", start_time=self.scheduled_start_time)
+        return {
+            "id": uuid.uuid4(),
+            "tenant_id": self.flow.tenant_id,
+            "flow_id": self.flow.id,
+            "parameters": self.parameters,
+            "context": self.context,
+            "labels": self.labels,
+            "run_config": self.run_config,
+            "scheduled_start_time": self.scheduled_start_time,
+            "name": self.name or generate_run_name(),
+            "idempotency_key": self.idempotency_key,
+            "auto_scheduled": self.auto_scheduled,
+            "version": 1,
+            "state": scheduled.type,
+            "state_message": scheduled.message,
+            "state_start_time": self.scheduled_start_time,
+            "state_timestamp": func.clock_timestamp(),
+            "serialized_state": scheduled.serialized,
+        }
+
+
+async def insert_runs(session: AsyncSession, runs: list[NewRun]) -> list[uuid.UUID]:
+    """Insert runs with their first state and their task runs, in a fixed number of statements.
+
+    A run whose (idempotency_key, flow) exists already is skipped; returns the ids inserted.
+    """
+    inserted: list[uuid.UUID] = []
+    for start in range(0, len(runs), INSERT_BATCH):
+        chunk = runs[start : start + INSERT_BATCH]
+        inserted += (
+            await session.scalars(
+                insert(FlowRun)
+                .values([run.row() for run in chunk])
+                .on_conflict_do_nothing(constraint="ix_flow_run_idempotency_key_unique")
+                .returning(FlowRun.id)
+            )
+        ).all()
+    if inserted:
+        await session.execute(
+            text(
+                """
+                INSERT INTO flow_run_state (tenant_id, flow_run_id, timestamp, state, message, start_time,
+                                            serialized_state, version)
+                SELECT tenant_id, id, state_timestamp, state, state_message, state_start_time, serialized_state, 1
+                FROM flow_run WHERE id = ANY(:ids)
+                """
+            ).bindparams(bindparam("ids", inserted, type_=ARRAY(PG_UUID(as_uuid=True))))
+        )
+        await _create_task_runs(session, inserted)
+    return inserted
+
+
+def new_run(
+    flow: Flow,
+    group: FlowGroup | None,
+    *,
+    parameters: dict[str, Any] | None = None,
+    labels: list[str] | None = None,
+    run_config: dict[str, Any] | None = None,
+    scheduled_start_time: dt.datetime | None = None,
+    **extra: Any,
+) -> NewRun:
+    """Apply the creation rules (parameters, labels, run config precedence) to one request."""
+    return NewRun(
+        flow=flow,
+        parameters=resolve_parameters(flow, group, parameters),
+        labels=resolve_labels(labels, run_config, flow, group),
+        run_config=run_config if run_config is not None else ((group.run_config if group else None) or flow.run_config),
+        scheduled_start_time=scheduled_start_time or dt.datetime.now(dt.timezone.utc),
+        **extra,
+    )
+
+
 async def create_flow_run(
     session: AsyncSession,
     *,
@@ -99,7 +193,6 @@ async def create_flow_run(
     scheduled_start_time: dt.datetime | None = None,
     idempotency_key: str | None = None,
     flow_run_name: str | None = None,
-    auto_scheduled: bool = False,
 ) -> uuid.UUID:
     """Create a Scheduled run (or return the run with this idempotency key)."""
     _check_object(parameters, "parameters")
@@ -115,35 +208,18 @@ async def create_flow_run(
     if flow.archived:
         raise InvalidInput(f"Flow {flow.id} is archived.")
     group = await session.get(FlowGroup, flow.flow_group_id)
-    start = scheduled_start_time or dt.datetime.now(dt.timezone.utc)
-    run_id = await session.scalar(
-        insert(FlowRun)
-        .values(
-            tenant_id=flow.tenant_id,
-            flow_id=flow.id,
-            parameters=resolve_parameters(flow, group, parameters),
-            context=context or {},
-            labels=resolve_labels(labels, run_config, flow, group),
-            run_config=run_config if run_config is not None else ((group.run_config if group else None) or flow.run_config),
-            scheduled_start_time=start,
-            name=flow_run_name or generate_run_name(),
-            idempotency_key=idempotency_key,
-            auto_scheduled=auto_scheduled,
-        )
-        .on_conflict_do_nothing(constraint="ix_flow_run_idempotency_key_unique")
-        .returning(FlowRun.id)
+    run = new_run(
+        flow, group, parameters=parameters, labels=labels, run_config=run_config,
+        scheduled_start_time=scheduled_start_time, context=context or {}, name=flow_run_name,
+        idempotency_key=idempotency_key,
     )
-    if run_id is None:
-        # Another request with this key won the race; it has committed by now.
-        existing = await _run_with_key(session, flow.id, idempotency_key)
-        assert existing is not None
-        return existing
-    await record_state(
-        session, FlowRun, FlowRunState, "flow_run_id", run_id, flow.tenant_id,
-        make_state("Scheduled", "Flow run scheduled.", start_time=start),
-    )
-    await _create_task_runs(session, run_id, flow.id)
-    return run_id
+    inserted = await insert_runs(session, [run])
+    if inserted:
+        return inserted[0]
+    # Another request with this key won the race; it has committed by now.
+    existing = await _run_with_key(session, flow.id, idempotency_key)
+    assert existing is not None
+    return existing
 
 
 async def _run_with_key(session: AsyncSession, flow_id: uuid.UUID, key: str | None) -> uuid.UUID | None:
@@ -152,31 +228,29 @@ async def _run_with_key(session: AsyncSession, flow_id: uuid.UUID, key: str | No
     )
 
 
-PENDING = make_state("Pending", "Task run created")
-
-
-async def _create_task_runs(session: AsyncSession, flow_run_id: uuid.UUID, flow_id: uuid.UUID) -> None:
-    """One Pending task run per task of the flow, with its history row, in two statements."""
+async def _create_task_runs(session: AsyncSession, flow_run_ids: list[uuid.UUID]) -> None:
+    """One Pending task run per task of each run's flow, with its history row, in two statements."""
+    ids = bindparam("ids", flow_run_ids, type_=ARRAY(PG_UUID(as_uuid=True)))
     await session.execute(
         text(
             """
             INSERT INTO task_run (tenant_id, flow_run_id, task_id, cache_key, map_index, version, state,
                                   serialized_state, state_message, state_timestamp)
-            SELECT t.tenant_id, :flow_run_id, t.id, t.cache_key, -1, 1, 'Pending',
+            SELECT t.tenant_id, fr.id, t.id, t.cache_key, -1, 1, 'Pending',
                    CAST(:serialized AS jsonb), :message, clock_timestamp()
-            FROM task t WHERE t.flow_id = :flow_id
+            FROM flow_run fr JOIN task t ON t.flow_id = fr.flow_id
+            WHERE fr.id = ANY(:ids)
             """
-        ).bindparams(flow_run_id=flow_run_id, flow_id=flow_id, message=PENDING.message,
-                     serialized=json.dumps(PENDING.serialized)),
+        ).bindparams(ids, message=TASK_RUN_CREATED.message, serialized=json.dumps(TASK_RUN_CREATED.serialized)),
     )
     await session.execute(
         text(
             """
             INSERT INTO task_run_state (tenant_id, task_run_id, timestamp, state, message, serialized_state, version)
             SELECT tr.tenant_id, tr.id, tr.state_timestamp, tr.state, tr.state_message, tr.serialized_state, 1
-            FROM task_run tr WHERE tr.flow_run_id = :flow_run_id
+            FROM task_run tr WHERE tr.flow_run_id = ANY(:ids)
             """
-        ).bindparams(flow_run_id=flow_run_id),
+        ).bindparams(ids),
     )
 
 

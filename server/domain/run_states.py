@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Agent, Flow, FlowGroup, FlowRun, FlowRunState, TaskRun, TaskRunState
 from server.domain.errors import InvalidInput, NotFound, VersionLockError
-from server.domain.flow_groups import version_locking_enabled
+from server.domain.flow_settings import version_locking_enabled
 from server.domain.states import END_TIME_STATES, SCHEDULED_STATES, State, is_finished, is_running
 
 ALREADY_SUBMITTED = "State update failed: this run has already been submitted."

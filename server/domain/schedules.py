@@ -9,7 +9,7 @@ can never be auto-scheduled: the scheduler would not know what to pass.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterable
+from typing import Iterable
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,28 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import Flow, FlowGroup, FlowRun
 from server.domain.errors import InvalidInput
 from server.domain.lookup import require
+from server.domain.scheduling import effective_schedule, schedule_flow, unschedulable_parameters
 
 REQUIRED_PARAMETERS_ERROR = "Can not schedule a flow that has required parameters."
-
-
-def effective_schedule(flow: Flow, group: FlowGroup | None) -> dict[str, Any] | None:
-    return (group.schedule if group is not None else None) or flow.schedule
-
-
-def unschedulable_parameters(flow: Flow, group: FlowGroup | None, schedule: dict[str, Any]) -> set[str]:
-    """Required parameters that some clock of `schedule` would leave without a value."""
-    required = {p.get("name") for p in (flow.parameters or []) if isinstance(p, dict) and p.get("required")}
-    required -= set((group.default_parameters if group is not None else None) or {})
-    missing: set[str] = set()
-    for clock in schedule.get("clocks") or []:
-        missing |= required - set(clock.get("parameter_defaults") or {})
-    return missing
 
 
 async def activate(
     session: AsyncSession, flow_id: uuid.UUID, *, raise_on_required_parameters: bool = True
 ) -> str | None:
-    """Turn the flow's schedule on. Returns None when active, else why it is not.
+    """Turn the flow's schedule on and create its next runs. Returns None when active, else why not.
 
     A flow whose required parameters have no values raises InvalidInput, unless
     `raise_on_required_parameters` is False (registration), when it just stays inactive.
@@ -57,6 +44,7 @@ async def activate(
             )
         return REQUIRED_PARAMETERS_ERROR
     await session.execute(update(Flow).where(Flow.id == flow_id).values(is_schedule_active=True))
+    await schedule_flow(session, flow_id)
     return None
 
 

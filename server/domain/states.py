@@ -144,3 +144,7 @@ def make_state(name: str, message: str | None = None, start_time: dt.datetime | 
         start_time = start_time or dt.datetime.now(dt.timezone.utc)
         serialized["start_time"] = start_time.isoformat()
     return State(name, message, serialized["_result"], start_time, serialized)
+
+
+# The state every task run is born in.
+TASK_RUN_CREATED = make_state("Pending", "Task run created")

@@ -14,10 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import FlowRun, Task, TaskRun, TaskRunState
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.lookup import require
-from server.domain.states import make_state
-
-PENDING = make_state("Pending", "Task run created")
-
+from server.domain.states import TASK_RUN_CREATED
 
 @dataclass(frozen=True)
 class TaskRunInfo:
@@ -54,9 +51,9 @@ async def get_or_create_task_run(
             map_index=map_index,
             cache_key=task.cache_key,
             version=1,
-            state=PENDING.type,
-            state_message=PENDING.message,
-            serialized_state=PENDING.serialized,
+            state=TASK_RUN_CREATED.type,
+            state_message=TASK_RUN_CREATED.message,
+            serialized_state=TASK_RUN_CREATED.serialized,
             state_timestamp=func.clock_timestamp(),
         )
         .on_conflict_do_nothing(constraint="task_run_unique_identifier_key")
@@ -67,9 +64,9 @@ async def get_or_create_task_run(
             insert(TaskRunState).values(
                 tenant_id=run.tenant_id,
                 task_run_id=new_id,
-                state=PENDING.type,
-                message=PENDING.message,
-                serialized_state=PENDING.serialized,
+                state=TASK_RUN_CREATED.type,
+                message=TASK_RUN_CREATED.message,
+                serialized_state=TASK_RUN_CREATED.serialized,
                 version=1,
             )
         )

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import strawberry
 
-from server.domain import flow_groups, flows, schedules
+from server.domain import flow_settings, flows, schedules
 from server.domain.serialized_flow import decompress_flow
 from server.graphql.context import Info
 from server.graphql.payloads import FlowIdPayload, SuccessPayload, ok
@@ -87,7 +87,7 @@ async def _create(info: Info, input: Any, serialized_flow: Any) -> FlowIdPayload
 
 async def _toggle(info: Info, flow_id: Any, patch: dict[str, Any]) -> SuccessPayload:
     async with info.context.transaction() as session:
-        await flow_groups.update_flow_settings(session, flow_id, patch)
+        await flow_settings.update_flow_settings(session, flow_id, patch)
     return ok()
 
 
@@ -154,32 +154,32 @@ class Mutation:
 
     @strawberry.mutation
     async def enable_flow_heartbeat(self, info: Info, input: EnableFlowHeartbeatInput) -> Optional[SuccessPayload]:
-        return await _toggle(info, input.flow_id, flow_groups.HEARTBEAT_ON)
+        return await _toggle(info, input.flow_id, flow_settings.HEARTBEAT_ON)
 
     @strawberry.mutation
     async def disable_flow_heartbeat(self, info: Info, input: DisableFlowHeartbeatInput) -> Optional[SuccessPayload]:
-        return await _toggle(info, input.flow_id, flow_groups.HEARTBEAT_OFF)
+        return await _toggle(info, input.flow_id, flow_settings.HEARTBEAT_OFF)
 
     @strawberry.mutation
     async def enable_flow_lazarus_process(
         self, info: Info, input: EnableFlowLazarusProcessInput
     ) -> Optional[SuccessPayload]:
-        return await _toggle(info, input.flow_id, {"lazarus_enabled": True})
+        return await _toggle(info, input.flow_id, flow_settings.LAZARUS_ON)
 
     @strawberry.mutation
     async def disable_flow_lazarus_process(
         self, info: Info, input: DisableFlowLazarusProcessInput
     ) -> Optional[SuccessPayload]:
-        return await _toggle(info, input.flow_id, {"lazarus_enabled": False})
+        return await _toggle(info, input.flow_id, flow_settings.LAZARUS_OFF)
 
     @strawberry.mutation(description="Runs of this flow compare-and-set their version on every state change.")
     async def enable_flow_version_lock(
         self, info: Info, input: EnableFlowVersionLockInput
     ) -> Optional[SuccessPayload]:
-        return await _toggle(info, input.flow_id, {"version_locking_enabled": True})
+        return await _toggle(info, input.flow_id, flow_settings.VERSION_LOCK_ON)
 
     @strawberry.mutation
     async def disable_flow_version_lock(
         self, info: Info, input: DisableFlowVersionLockInput
     ) -> Optional[SuccessPayload]:
-        return await _toggle(info, input.flow_id, {"version_locking_enabled": False})
+        return await _toggle(info, input.flow_id, flow_settings.VERSION_LOCK_OFF)

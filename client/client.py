@@ -1,0 +1,471 @@
+"""`Client` (sync) and `AsyncClient` for a headwater server, on httpx.
+
+Each operation is written once, as a generator of steps: it yields a `Request` (a GraphQL
+document and its variables) or a `Sleep`, receives the result, and returns the value. The sync
+and async clients differ only in how they drive those steps, so their methods cannot drift.
+
+Connection failures are retried with backoff. A request that may have reached the server is
+retried only when repeating it is harmless: reads, and mutations that carry an idempotency key
+(`create_flow_run` always sends one, generated when the caller gives none), so a retry after a
+dropped connection never creates a second run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import gzip
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterable
+
+import httpx
+
+from client import documents as doc
+from client.errors import BadRequest, NotFound, RunTimeout, ServerUnavailable, error_from_response
+
+DEFAULT_URL = "http://127.0.0.1:4200"
+FINISHED_STATES = frozenset(
+    {"Success", "Failed", "Cancelled", "Cached", "Mapped", "Skipped", "TimedOut", "TriggerFailed",
+     "ValidationFailed", "Looped"}
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    document: str
+    variables: dict[str, Any] | None = None
+    # Safe to resend after the server may have seen it (reads, idempotent writes).
+    idempotent: bool = False
+    # Pull the interesting part out of `data`.
+    extract: Callable[[dict[str, Any]], Any] = field(default=lambda data: data)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+Steps = Generator["Request | Sleep", Any, Any]
+
+
+def _input(name: str, values: dict[str, Any], select: str = "id", idempotent: bool = False) -> Request:
+    """A `mutation($input: ...)` request returning the payload's `select` field."""
+    return Request(
+        doc.mutation(name, select),
+        {"input": values},
+        idempotent=idempotent,
+        extract=lambda data: data[name][select.split()[0]] if data.get(name) is not None else None,
+    )
+
+
+def compress(value: Any) -> str:
+    """base64(gzip(JSON)): the form `create_flow_from_compressed_string` takes."""
+    return base64.b64encode(gzip.compress(json.dumps(value).encode())).decode()
+
+
+def _serialize_flow(flow: Any) -> dict[str, Any]:
+    if isinstance(flow, dict):
+        return flow
+    serialize = getattr(flow, "serialize", None)
+    if serialize is None:
+        raise TypeError("register_flow needs a serialized flow dict or a Prefect Flow object")
+    return serialize()
+
+
+def _iso(value: dt.datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat()
+
+
+class Operations:
+    """Every operation, as steps; `Client` and `AsyncClient` add the transport."""
+
+    _tenant_id: str | None = None
+
+    # --- tenant and health -------------------------------------------------------------
+    def _tenant(self) -> Steps:
+        if self._tenant_id is None:
+            rows = yield Request(doc.TENANT_ID, idempotent=True, extract=lambda d: d["tenant"])
+            if not rows:
+                raise NotFound("The server has no tenant.")
+            self._tenant_id = rows[0]["id"]
+        return self._tenant_id
+
+    def _hello(self) -> Steps:
+        return (yield Request(doc.HELLO, idempotent=True, extract=lambda d: d["hello"]))
+
+    # --- projects ------------------------------------------------------------------------
+    def _create_project(self, name: str, description: str | None = None) -> Steps:
+        tenant_id = yield from self._tenant()
+        values = {"tenant_id": tenant_id, "name": name, "description": description}
+        return (yield _input("create_project", values))
+
+    def _list_projects(self, name: str | None = None) -> Steps:
+        where = {"name": {"_eq": name}} if name else {}
+        return (yield Request(doc.PROJECTS, {"where": where}, idempotent=True, extract=lambda d: d["project"]))
+
+    def _project_id(self, project: str) -> Steps:
+        """A project's id from its name (or its id, given as is)."""
+        try:
+            return str(uuid.UUID(project))
+        except ValueError:
+            rows = yield from self._list_projects(project)
+        if not rows:
+            raise NotFound(f"Project {project!r} not found.")
+        return rows[0]["id"]
+
+    def _delete_project(self, project: str) -> Steps:
+        project_id = yield from self._project_id(project)
+        return (yield _input("delete_project", {"project_id": project_id}, "success"))
+
+    def _set_project_name(self, project_id: str, name: str) -> Steps:
+        return (yield _input("set_project_name", {"project_id": project_id, "name": name}))
+
+    def _set_project_description(self, project_id: str, description: str | None) -> Steps:
+        return (yield _input("set_project_description", {"project_id": project_id, "description": description}))
+
+    # --- flows ---------------------------------------------------------------------------
+    def _register_flow(
+        self,
+        flow: Any,
+        project: str,
+        *,
+        idempotency_key: str | None = None,
+        compressed: bool = True,
+        set_schedule_active: bool = True,
+        version_group_id: str | None = None,
+        description: str | None = None,
+    ) -> Steps:
+        serialized = _serialize_flow(flow)
+        project_id = yield from self._project_id(project)
+        values = {
+            "project_id": project_id,
+            "serialized_flow": compress(serialized) if compressed else serialized,
+            "set_schedule_active": set_schedule_active,
+            "version_group_id": version_group_id,
+            "description": description,
+            "idempotency_key": idempotency_key,
+        }
+        name = "create_flow_from_compressed_string" if compressed else "create_flow"
+        # With a key, registering twice returns the same flow: safe to resend.
+        return (yield _input(name, values, idempotent=idempotency_key is not None))
+
+    def _get_flow(self, flow_id: str) -> Steps:
+        return (yield Request(doc.FLOW, {"id": flow_id}, idempotent=True, extract=lambda d: d["flow_by_pk"]))
+
+    def _list_flows(
+        self, project: str | None = None, name: str | None = None, all_versions: bool = False, limit: int = 100
+    ) -> Steps:
+        where: dict[str, Any] = {}
+        if not all_versions:
+            where["archived"] = {"_eq": False}
+        if name:
+            where["name"] = {"_eq": name}
+        if project:
+            where["project"] = {"name": {"_eq": project}}
+        return (yield Request(doc.FLOWS, {"where": where, "limit": limit}, idempotent=True, extract=lambda d: d["flow"]))
+
+    def _find_flow(self, name: str, project: str | None = None) -> Steps:
+        """The active version of the flow with this name (in this project)."""
+        flows = yield from self._list_flows(project=project, name=name)
+        if not flows:
+            where = f" in project {project!r}" if project else ""
+            raise NotFound(f"No active flow named {name!r}{where}.")
+        if len(flows) > 1:
+            raise BadRequest(f"Several projects have a flow named {name!r}; name the project.")
+        return flows[0]
+
+    def _flow_mutation(self, name: str, flow_id: str) -> Steps:
+        return (yield _input(name, {"flow_id": flow_id}, "success", idempotent=True))
+
+    def _set_schedule_active(self, flow_id: str) -> Steps:
+        result = yield Request(
+            doc.SET_SCHEDULE_ACTIVE, {"input": {"flow_id": flow_id}}, idempotent=True,
+            extract=lambda d: d["set_schedule_active"],
+        )
+        return bool(result and result["success"])
+
+    def _set_flow_group_default_parameters(self, flow_group_id: str, parameters: dict[str, Any]) -> Steps:
+        values = {"flow_group_id": flow_group_id, "parameters": parameters}
+        return (yield _input("set_flow_group_default_parameters", values, "success", idempotent=True))
+
+    def _set_flow_group_labels(self, flow_group_id: str, labels: list[str] | None) -> Steps:
+        values = {"flow_group_id": flow_group_id, "labels": labels}
+        return (yield _input("set_flow_group_labels", values, "success", idempotent=True))
+
+    # --- flow runs -----------------------------------------------------------------------
+    def _create_flow_run(
+        self,
+        flow_id: str | None = None,
+        *,
+        version_group_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        labels: list[str] | None = None,
+        run_config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        scheduled_start_time: dt.datetime | str | None = None,
+        run_name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Steps:
+        values: dict[str, Any] = {
+            "flow_id": flow_id,
+            "version_group_id": version_group_id,
+            "parameters": parameters,
+            "labels": labels,
+            "run_config": run_config,
+            "context": context,
+            "scheduled_start_time": _iso(scheduled_start_time),
+            "flow_run_name": run_name,
+            # Always a key, so a retry after a lost response cannot create a second run.
+            "idempotency_key": idempotency_key or uuid.uuid4().hex,
+        }
+        return (yield _input("create_flow_run", {k: v for k, v in values.items() if v is not None}, idempotent=True))
+
+    def _get_flow_run(self, flow_run_id: str) -> Steps:
+        return (yield Request(doc.FLOW_RUN, {"id": flow_run_id}, idempotent=True, extract=lambda d: d["flow_run_by_pk"]))
+
+    def _list_flow_runs(
+        self, flow_id: str | None = None, state: str | None = None, flow_name: str | None = None, limit: int = 20
+    ) -> Steps:
+        where: dict[str, Any] = {}
+        if flow_id:
+            where["flow_id"] = {"_eq": flow_id}
+        if state:
+            where["state"] = {"_eq": state}
+        if flow_name:
+            where["flow"] = {"name": {"_eq": flow_name}}
+        return (
+            yield Request(doc.FLOW_RUNS, {"where": where, "limit": limit}, idempotent=True, extract=lambda d: d["flow_run"])
+        )
+
+    def _get_flow_run_states(self, flow_run_id: str) -> Steps:
+        return (
+            yield Request(doc.FLOW_RUN_STATES, {"id": flow_run_id}, idempotent=True, extract=lambda d: d["flow_run_state"])
+        )
+
+    def _get_task_runs(self, flow_run_id: str) -> Steps:
+        return (yield Request(doc.TASK_RUNS, {"id": flow_run_id}, idempotent=True, extract=lambda d: d["task_run"]))
+
+    def _get_logs(self, flow_run_id: str, limit: int | None = None) -> Steps:
+        return (yield Request(doc.LOGS, {"id": flow_run_id, "limit": limit}, idempotent=True, extract=lambda d: d["log"]))
+
+    def _cancel_flow_run(self, flow_run_id: str) -> Steps:
+        return (yield _input("cancel_flow_run", {"flow_run_id": flow_run_id}, "state", idempotent=True))
+
+    def _delete_flow_run(self, flow_run_id: str) -> Steps:
+        return (yield _input("delete_flow_run", {"flow_run_id": flow_run_id}, "success"))
+
+    def _set_flow_run_name(self, flow_run_id: str, name: str) -> Steps:
+        return (yield _input("set_flow_run_name", {"flow_run_id": flow_run_id, "name": name}, "success", idempotent=True))
+
+    def _wait_for_flow_run(
+        self, flow_run_id: str, timeout: float | None = None, poll_interval: float = 1.0,
+        on_change: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Steps:
+        """Poll until the run is finished; `on_change` sees each new state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_state = None
+        while True:
+            run = yield from self._get_flow_run(flow_run_id)
+            if run is None:
+                raise NotFound(f"Flow run {flow_run_id} not found.")
+            if run["state"] != last_state:
+                last_state = run["state"]
+                if on_change is not None:
+                    on_change(run)
+            if run["state"] in FINISHED_STATES:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RunTimeout(f"Flow run {flow_run_id} is still {run['state']} after {timeout} s.")
+            yield Sleep(poll_interval)
+
+
+def _public(name: str, async_: bool) -> Callable:
+    steps_method = getattr(Operations, f"_{name}")
+
+    if async_:
+        async def method(self, *args: Any, **kwargs: Any) -> Any:
+            return await self._drive(steps_method(self, *args, **kwargs))
+    else:
+        def method(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            return self._drive(steps_method(self, *args, **kwargs))
+
+    method.__name__ = name
+    method.__doc__ = steps_method.__doc__
+    return method
+
+
+PUBLIC = (
+    "hello", "create_project", "list_projects", "delete_project", "set_project_name", "set_project_description",
+    "register_flow", "get_flow", "list_flows", "find_flow", "set_schedule_active",
+    "set_flow_group_default_parameters", "set_flow_group_labels",
+    "create_flow_run", "get_flow_run", "list_flow_runs", "get_flow_run_states", "get_task_runs", "get_logs",
+    "cancel_flow_run", "delete_flow_run", "set_flow_run_name", "wait_for_flow_run",
+)
+FLOW_SWITCHES = (
+    "archive_flow", "unarchive_flow", "delete_flow", "set_schedule_inactive",
+    "enable_flow_heartbeat", "disable_flow_heartbeat", "enable_flow_lazarus_process",
+    "disable_flow_lazarus_process", "enable_flow_version_lock", "disable_flow_version_lock",
+)
+
+
+class _Transport:
+    """Settings shared by both clients: URL, API key, timeouts, retries."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        transport: Any = None,
+    ):
+        self.url = (url or os.environ.get("HEADWATER_URL") or DEFAULT_URL).rstrip("/")
+        self.api_key = api_key if api_key is not None else os.environ.get("HEADWATER_API_KEY")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._transport = transport
+        self._tenant_id = None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _body(self, request: Request) -> dict[str, Any]:
+        return {"query": request.document, "variables": request.variables}
+
+    @staticmethod
+    def _may_retry(request: Request, exc: Exception) -> bool:
+        # A refused connection never reached the server; anything later might have.
+        return isinstance(exc, httpx.ConnectError) or request.idempotent
+
+    def _result(self, request: Request, response: httpx.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            raise ServerUnavailable(f"The server answered HTTP {response.status_code} without JSON.") from None
+        if body.get("errors"):
+            raise error_from_response(body["errors"])
+        return request.extract(body.get("data") or {})
+
+    def _give_up(self, exc: Exception) -> ServerUnavailable:
+        return ServerUnavailable(f"Cannot reach headwater at {self.url}: {exc.__class__.__name__}: {exc}")
+
+
+RETRYABLE = (httpx.TransportError,)
+RETRY_STATUS = {502, 503, 504}
+
+
+class Client(_Transport, Operations):
+    """Synchronous client. `Client(url, api_key=...)`; URL defaults to $HEADWATER_URL or 127.0.0.1:4200."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._http = httpx.Client(timeout=self.timeout, transport=self._transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(self, request: Request) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.post(self.url, json=self._body(request), headers=self._headers())
+                if response.status_code in RETRY_STATUS and request.idempotent and attempt < self.retries:
+                    time.sleep(self.backoff * 2**attempt)
+                    continue
+                return self._result(request, response)
+            except RETRYABLE as exc:
+                if attempt >= self.retries or not self._may_retry(request, exc):
+                    raise self._give_up(exc) from exc
+                time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _drive(self, steps: Steps) -> Any:
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = steps.send(None)
+                else:
+                    step = steps.send(self.execute(step))
+        except StopIteration as done:
+            return done.value
+
+
+class AsyncClient(_Transport, Operations):
+    """Asynchronous twin of `Client`: the same methods, awaited."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._http = httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def execute(self, request: Request) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self._http.post(self.url, json=self._body(request), headers=self._headers())
+                if response.status_code in RETRY_STATUS and request.idempotent and attempt < self.retries:
+                    await asyncio.sleep(self.backoff * 2**attempt)
+                    continue
+                return self._result(request, response)
+            except RETRYABLE as exc:
+                if attempt >= self.retries or not self._may_retry(request, exc):
+                    raise self._give_up(exc) from exc
+                await asyncio.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _drive(self, steps: Steps) -> Any:
+        try:
+            step = next(steps)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = steps.send(None)
+                else:
+                    step = steps.send(await self.execute(step))
+        except StopIteration as done:
+            return done.value
+
+
+def _install(names: Iterable[str]) -> None:
+    for name in names:
+        setattr(Client, name, _public(name, async_=False))
+        setattr(AsyncClient, name, _public(name, async_=True))
+
+
+def _flow_switch(name: str) -> Callable[[Operations, str], Steps]:
+    def steps(self: Operations, flow_id: str) -> Steps:
+        return (yield from self._flow_mutation(name, flow_id))
+
+    steps.__doc__ = f"`{name}` for one flow (by id)."
+    return steps
+
+
+for _name in FLOW_SWITCHES:
+    setattr(Operations, f"_{_name}", _flow_switch(_name))
+_install(PUBLIC + FLOW_SWITCHES)

@@ -1,0 +1,94 @@
+"""The loop-service base: `run_once` on an interval, bounded batches, graceful stop.
+
+Cadence is start-to-start: a pass that overruns its interval logs a warning and the next one
+starts at once. An error in a pass is logged with the service's name and the loop goes on.
+`stop()` lets the current batch finish (each batch is one transaction); `runner.py` cancels a
+pass that does not end in time, which rolls its open transaction back.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Awaitable, Callable, ClassVar, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db.engine import transaction
+
+logger = logging.getLogger("headwater.services")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class LoopService(abc.ABC):
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        interval: float,
+        batch_size: int = 500,
+        clock: Clock = utc_now,
+    ):
+        if interval <= 0:
+            raise ValueError(f"{self.name}: the interval must be greater than 0 seconds")
+        self.sessions = sessions
+        self.interval = interval
+        self.batch_size = batch_size
+        self.clock = clock
+        self._stopping = asyncio.Event()
+
+    @abc.abstractmethod
+    async def run_once(self) -> int:
+        """One pass; returns how many items it handled."""
+
+    async def in_batches(self, step: Callable[[AsyncSession], Awaitable[Sequence[object]]]) -> int:
+        """Call `step` in one transaction per batch until it handles fewer than a full batch."""
+        total = 0
+        while not self._stopping.is_set():
+            async with transaction(self.sessions) as session:
+                handled = len(await step(session))
+            total += handled
+            if handled < self.batch_size:
+                break
+        return total
+
+    async def run(self, loops: int | None = None) -> None:
+        """Run passes until stopped (or `loops` passes, for tests and one-shot runs)."""
+        done = 0
+        logger.info("%s started (every %.0f s)", self.name, self.interval)
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                handled = await self.run_once()
+                if handled:
+                    logger.info("%s handled %d item(s) in %.2f s", self.name, handled, time.monotonic() - started)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a failed pass must not end the service
+                logger.exception("%s pass failed; the next pass runs as scheduled", self.name)
+            done += 1
+            elapsed = time.monotonic() - started
+            if elapsed > self.interval:
+                logger.warning(
+                    "%s took %.1f s, longer than its interval of %.0f s", self.name, elapsed, self.interval
+                )
+            if loops is not None and done >= loops:
+                break
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=max(0.0, self.interval - elapsed))
+            except asyncio.TimeoutError:
+                pass
+        logger.info("%s stopped", self.name)
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,152 @@
+"""Zombie killer and Lazarus, driven with an injected clock against real rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from services.lazarus import Lazarus
+from services.zombie_killer import ZombieKiller
+from tests import factories as f
+
+NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+CUTOFF = dt.timedelta(minutes=10)
+STALE = NOW - dt.timedelta(minutes=11)
+FRESH = NOW - dt.timedelta(minutes=2)
+
+
+def zombie_killer(app) -> ZombieKiller:
+    return ZombieKiller(app.state.sessions, interval=60, batch_size=2, heartbeat_cutoff=CUTOFF, clock=lambda: NOW)
+
+
+def lazarus(app, max_attempts: int = 3) -> Lazarus:
+    return Lazarus(
+        app.state.sessions, interval=60, batch_size=2, heartbeat_cutoff=CUTOFF, max_attempts=max_attempts,
+        clock=lambda: NOW,
+    )
+
+
+@pytest.fixture
+async def make_run(gql, db, tenant_id):
+    project = (await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "p"}))["id"]
+    flows: dict[int, str] = {}
+
+    async def make(*, retries: int = 0, flow_state: str = "Running", task_state: str | None = "Running",
+                   heartbeat: dt.datetime = STALE, settings: dict | None = None) -> dict:
+        if retries not in flows:
+            flow = f.flow(f"f{retries}", tasks=[f.task("work-1", max_retries=retries, retry_delay=30)], edges=[])
+            flows[retries] = (await gql.mutate("create_flow", {"project_id": project, "serialized_flow": flow}))["id"]
+        flow_id = flows[retries]
+        if settings:
+            await db.execute(
+                text("UPDATE flow_group SET settings = settings || CAST(:s AS jsonb) "
+                     "WHERE id = (SELECT flow_group_id FROM flow WHERE id = :id)"),
+                {"s": __import__("json").dumps(settings), "id": flow_id},
+            )
+        run_id = (await gql.mutate("create_flow_run", {"flow_id": flow_id}))["id"]
+        await db.execute(
+            text("UPDATE flow_run SET state = :state, heartbeat = :hb WHERE id = :id"),
+            {"state": flow_state, "hb": heartbeat, "id": run_id},
+        )
+        task_run = await db.scalar(text("SELECT id FROM task_run WHERE flow_run_id = :id"), {"id": run_id})
+        if task_state:
+            await db.execute(text("UPDATE task_run SET state = :s WHERE id = :id"), {"s": task_state, "id": task_run})
+        await db.commit()
+        return {"id": run_id, "task_run_id": str(task_run), "flow_id": flow_id}
+
+    return make
+
+
+async def state_of(db, table: str, row_id: str) -> str:
+    await db.commit()
+    return await db.scalar(text(f"SELECT state FROM {table} WHERE id = :id"), {"id": row_id})
+
+
+async def test_zombie_task_runs_retried_then_failed(app, db, make_run):
+    with_retry = await make_run(retries=1)
+    without = await make_run(retries=0)
+    handled = await zombie_killer(app).run_once()
+    assert handled == 2
+    assert await state_of(db, "task_run", with_retry["task_run_id"]) == "Retrying"
+    assert await state_of(db, "task_run", without["task_run_id"]) == "Failed"
+    retry = (await db.execute(text("SELECT serialized_state, state_start_time FROM task_run WHERE id = :id"),
+                              {"id": with_retry["task_run_id"]})).one()
+    assert retry[1] == NOW + dt.timedelta(seconds=30) and retry[0]["run_count"] == 1
+    message = await db.scalar(text("SELECT message FROM log WHERE task_run_id = :id"), {"id": without["task_run_id"]})
+    assert without["task_run_id"] in message and without["id"] in message and (NOW - CUTOFF).isoformat() in message
+
+    # The retried task runs again and loses its heartbeat again: no retries left now.
+    await db.execute(text("UPDATE task_run SET state = 'Running' WHERE id = :id"), {"id": with_retry["task_run_id"]})
+    await db.commit()
+    await zombie_killer(app).run_once()
+    assert await state_of(db, "task_run", with_retry["task_run_id"]) == "Failed"
+
+
+async def test_zombie_killer_skips_fresh_and_disabled(app, db, make_run):
+    fresh = await make_run(heartbeat=FRESH)
+    disabled = await make_run(settings={"heartbeat_enabled": False})
+    assert await zombie_killer(app).run_once() == 0
+    assert await state_of(db, "task_run", fresh["task_run_id"]) == "Running"
+    assert await state_of(db, "task_run", disabled["task_run_id"]) == "Running"
+
+
+async def test_abandoned_cancellation_is_finished(app, db, make_run):
+    stuck = await make_run(flow_state="Cancelling", task_state=None)
+    fresh = await make_run(flow_state="Cancelling", task_state=None, heartbeat=FRESH)
+    await zombie_killer(app).run_once()
+    assert await state_of(db, "flow_run", stuck["id"]) == "Cancelled"
+    assert await state_of(db, "flow_run", fresh["id"]) == "Cancelling"
+
+
+async def test_lazarus_reschedules_stuck_runs_in_batches(app, db, make_run):
+    runs = [await make_run(task_state="Success") for _ in range(3)]
+    submitted = await make_run(flow_state="Submitted", task_state=None)
+    assert await lazarus(app).run_once() == 4, "batches of 2 until a short batch"
+    for run in [*runs, submitted]:
+        assert await state_of(db, "flow_run", run["id"]) == "Scheduled"
+    row = (await db.execute(text("SELECT times_resurrected, state_start_time FROM flow_run WHERE id = :id"),
+                            {"id": runs[0]["id"]})).one()
+    assert tuple(row) == (1, NOW)
+    message = await db.scalar(text("SELECT message FROM log WHERE flow_run_id = :id AND level = 'INFO'"),
+                              {"id": runs[0]["id"]})
+    assert "attempt 1 of 3" in message and (NOW - CUTOFF).isoformat() in message
+
+
+async def test_lazarus_fails_after_the_limit(app, db, make_run):
+    run = await make_run(task_state="Success")
+    await db.execute(text("UPDATE flow_run SET times_resurrected = 3 WHERE id = :id"), {"id": run["id"]})
+    await db.commit()
+    await lazarus(app).run_once()
+    assert await state_of(db, "flow_run", run["id"]) == "Failed"
+    assert await db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id AND level = 'ERROR'"), {"id": run["id"]}) == 1
+
+
+async def test_lazarus_leaves_alone(app, db, make_run):
+    cases = [
+        await make_run(task_state="Success", heartbeat=FRESH),
+        await make_run(task_state="Running"),  # the zombie killer's case
+        await make_run(task_state="Retrying"),  # waiting for the agent
+        await make_run(task_state="Success", settings={"lazarus_enabled": False}),
+        await make_run(task_state="Success", settings={"heartbeat_enabled": False}),
+    ]
+    assert await lazarus(app).run_once() == 0
+    for run in cases:
+        assert await state_of(db, "flow_run", run["id"]) == "Running"
+
+
+async def test_loop_keeps_going_after_a_failed_pass(app, caplog):
+    class Flaky(ZombieKiller):
+        calls = 0
+
+        async def run_once(self) -> int:
+            type(self).calls += 1
+            if self.calls == 1:
+                raise RuntimeError("database hiccup")
+            return 0
+
+    service = Flaky(app.state.sessions, interval=0.01, heartbeat_cutoff=CUTOFF)
+    await service.run(loops=3)
+    assert Flaky.calls == 3
+    assert any("ZombieKiller pass failed" in r.getMessage() for r in caplog.records)
