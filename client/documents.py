@@ -45,7 +45,7 @@ FLOW_TOGGLES = {
 SET_FLOW_GROUP_DEFAULT_PARAMETERS = mutation("set_flow_group_default_parameters", "success")
 SET_FLOW_GROUP_LABELS = mutation("set_flow_group_labels", "success")
 
-FLOW_FIELDS = """
+_FLOW_SELECTION = """
     id name version archived created description core_version is_schedule_active
     version_group_id flow_group_id parameters schedule storage run_config
     project { id name }
@@ -53,24 +53,24 @@ FLOW_FIELDS = """
 """
 FLOWS = f"""
 query($where: flow_bool_exp, $limit: Int) {{
-  flow(where: $where, order_by: [{{name: asc}}, {{version: desc}}], limit: $limit) {{ {FLOW_FIELDS} }}
+  flow(where: $where, order_by: [{{name: asc}}, {{version: desc}}], limit: $limit) {{ {_FLOW_SELECTION} }}
 }}"""
-FLOW = f"""query($id: uuid!) {{ flow_by_pk(id: $id) {{ {FLOW_FIELDS} }} }}"""
+FLOW = f"""query($id: uuid!) {{ flow_by_pk(id: $id) {{ {_FLOW_SELECTION} }} }}"""
 
 CREATE_FLOW_RUN = mutation("create_flow_run")
 CANCEL_FLOW_RUN = mutation("cancel_flow_run", "state")
 DELETE_FLOW_RUN = mutation("delete_flow_run", "success")
 SET_FLOW_RUN_NAME = mutation("set_flow_run_name", "success")
 
-FLOW_RUN_FIELDS = """
+_FLOW_RUN_SELECTION = """
     id name state state_message version labels parameters context auto_scheduled
     scheduled_start_time start_time end_time heartbeat created updated
     flow { id name version project { name } }
 """
-FLOW_RUN = f"""query($id: uuid!) {{ flow_run_by_pk(id: $id) {{ {FLOW_RUN_FIELDS} }} }}"""
+FLOW_RUN = f"""query($id: uuid!) {{ flow_run_by_pk(id: $id) {{ {_FLOW_RUN_SELECTION} }} }}"""
 FLOW_RUNS = f"""
 query($where: flow_run_bool_exp, $limit: Int) {{
-  flow_run(where: $where, order_by: {{scheduled_start_time: desc}}, limit: $limit) {{ {FLOW_RUN_FIELDS} }}
+  flow_run(where: $where, order_by: {{scheduled_start_time: desc}}, limit: $limit) {{ {_FLOW_RUN_SELECTION} }}
 }}"""
 FLOW_RUN_STATES = """
 query($id: uuid!) {
@@ -91,5 +91,9 @@ query($id: uuid!, $limit: Int) {
   }
 }"""
 
-ALL = {name: value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)}
+ALL = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.isupper() and not name.startswith("_") and isinstance(value, str)
+}
 ALL.update({f"FLOW_TOGGLES.{k}": v for k, v in FLOW_TOGGLES.items()})
