@@ -115,7 +115,17 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
 
     with database(settings) as ready:
         app = create_app(ready)
-        uvicorn.run(app, host=ready.host, port=ready.port, log_level=ready.log_level.lower())
+        uvicorn.run(
+            app,
+            host=ready.host,
+            port=ready.port,
+            log_level=ready.log_level.lower(),
+            # Every agent and flow runner polls; a line per request would drown the useful logs.
+            access_log=ready.log_level.upper() == "DEBUG",
+            loop="auto",  # uvloop when installed
+            http="auto",  # httptools when installed
+            timeout_keep_alive=30,
+        )
     return 0
 
 

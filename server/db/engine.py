@@ -22,7 +22,10 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping round trip per checkout: a dropped connection is detected on use and
+        # discarded by the pool, and the client retries.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         # Timestamps are stored and compared in UTC whatever the server's default zone is.
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "headwater"}},
     )

@@ -337,6 +337,9 @@ async def set_flow_run_labels(session: AsyncSession, flow_run_id: uuid.UUID, lab
 async def heartbeat(session: AsyncSession, flow_run_id: uuid.UUID) -> bool:
     """Record that the run's process is alive. Returns whether the run exists."""
     result = await session.execute(
-        update(FlowRun).where(FlowRun.id == flow_run_id).values(heartbeat=func.now())
+        update(FlowRun)
+        .where(FlowRun.id == flow_run_id)
+        .values(heartbeat=func.now())
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)

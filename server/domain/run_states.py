@@ -94,6 +94,8 @@ async def record_state(
             .where(run_model.id == run_id)
             .values(**_run_values(run_model, state, now), **(extra or {}))
             .returning(run_model.version, run_model.state_timestamp)
+            # Hot path: skip the ORM's in-session synchronisation (no objects are loaded here).
+            .execution_options(synchronize_session=False)
         )
     ).one()
     await session.execute(

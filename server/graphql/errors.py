@@ -20,8 +20,14 @@ logger = logging.getLogger("headwater.graphql")
 INTERNAL_ERROR = "An internal error occurred; it has been logged on the server."
 
 
+def _sqlstate(error: DBAPIError) -> str:
+    """The Postgres SQLSTATE behind a driver error (asyncpg wraps it in a generic class)."""
+    orig = error.orig
+    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+
+
 def _integrity_message(error: IntegrityError) -> str:
-    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    sqlstate = _sqlstate(error)
     text = str(error.orig)
     if sqlstate == "23505" or "UniqueViolation" in text or "unique constraint" in text:
         return UNIQUENESS_VIOLATION
@@ -39,7 +45,8 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return original.message, original.code, False
     if isinstance(original, IntegrityError):
         return _integrity_message(original), "CONFLICT", False
-    if isinstance(original, DBAPIError) and "DataError" in type(original.orig).__name__:
+    if isinstance(original, DBAPIError) and _sqlstate(original).startswith("22"):
+        # Class 22 is "data exception": a value Postgres cannot take (bad number, string...).
         return f"Invalid value: {str(original.orig).splitlines()[0]}", "BAD_REQUEST", False
     if isinstance(original, GraphQLError):
         return original.message, "BAD_REQUEST", False

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -26,6 +26,7 @@ from server.graphql import (
     task_runs,
     tenants,
 )
+from server.graphql.limits import MaxDepthRule
 from server.graphql.scalars import SCALAR_MAP
 
 
@@ -66,6 +67,6 @@ schema = HeadwaterSchema(
     extensions=[
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
-        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: AddValidationRules([MaxDepthRule]),
     ],
 )

@@ -1,0 +1,87 @@
+"""Scheduler pass time for many active schedules.
+
+    python -m bench.scheduler_pass [FLOWS]        (default 10,000; DATABASE_URL or embedded Postgres)
+
+Creates FLOWS flows with hourly interval schedules, then times three scheduler passes: the
+first creates 10 runs per flow (with their task runs), the second finds nothing to do, the
+third runs an hour later and tops every flow up by one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+import time
+
+from sqlalchemy import text
+
+from bench.common import database_url
+from server.db import migrate
+from server.db.engine import create_engine, create_sessionmaker, transaction
+from server.domain.flows import create_flow
+from server.domain.projects import create_project
+from server.domain.tenants import ensure_default_tenant
+from services.scheduler import Scheduler
+
+HOURLY = {"clocks": [{"type": "IntervalClock", "interval": 3_600_000_000,
+                      "start_date": {"dt": "2024-01-01T00:00:00", "tz": "UTC"}}]}
+
+
+async def seed(sessions, flows: int) -> None:
+    async with transaction(sessions) as session:
+        await ensure_default_tenant(session)
+        tenant = await session.scalar(text("SELECT id FROM tenant LIMIT 1"))
+        project = await create_project(session, tenant, f"bench-{time.time_ns()}")
+        template = await create_flow(
+            session, project,
+            {"name": "template", "tasks": [{"slug": "a-1"}, {"slug": "b-1"}],
+             "edges": [{"upstream_task": {"slug": "a-1"}, "downstream_task": {"slug": "b-1"}}],
+             "schedule": HOURLY, "storage": {"type": "Local"}},
+            set_schedule_active=False,
+        )
+        await session.execute(
+            text(
+                """
+                WITH groups AS (
+                    INSERT INTO flow_group (tenant_id, name, settings)
+                    SELECT tenant_id, 'bench-' || g || '-' || :suffix, '{}'::jsonb
+                    FROM flow, generate_series(1, :n) g WHERE id = :template
+                    RETURNING id, name
+                ), flows AS (
+                    INSERT INTO flow (tenant_id, project_id, flow_group_id, version, version_group_id, name,
+                                      schedule, is_schedule_active, parameters, storage)
+                    SELECT f.tenant_id, f.project_id, groups.id, 1, groups.name, groups.name, f.schedule, true,
+                           f.parameters, f.storage
+                    FROM flow f, groups WHERE f.id = :template
+                    RETURNING id
+                )
+                INSERT INTO task (tenant_id, flow_id, slug, name)
+                SELECT NULL, flows.id, s.slug, s.slug FROM flows, (VALUES ('a-1'), ('b-1')) s(slug)
+                """
+            ),
+            {"template": template, "n": flows, "suffix": str(time.time_ns())},
+        )
+
+
+async def main(flows: int) -> None:
+    with database_url() as url:
+        engine = create_engine(url, pool_size=4)
+        await migrate.upgrade(engine)
+        sessions = create_sessionmaker(engine)
+        started = time.perf_counter()
+        await seed(sessions, flows)
+        print(f"seeded {flows} scheduled flows in {time.perf_counter() - started:.1f} s")
+        now = dt.datetime.now(dt.timezone.utc)
+        for label, clock in (("first pass (creates 10 runs each)", now), ("second pass (nothing due)", now),
+                             ("an hour later (1 new run each)", now + dt.timedelta(hours=1))):
+            scheduler = Scheduler(sessions, interval=3600, batch_size=500, clock=lambda clock=clock: clock)
+            started = time.perf_counter()
+            created = await scheduler.run_once()
+            elapsed = time.perf_counter() - started
+            print(f"{label:36s} {elapsed:7.2f} s  {created:7d} runs  ({flows / elapsed:,.0f} schedules/s)")
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))

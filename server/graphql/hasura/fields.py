@@ -1,0 +1,59 @@
+"""The two kinds of Strawberry field the read API is made of.
+
+A root field compiles the client's whole selection to SQL and returns nested dicts; every
+nested field that takes arguments (relationships, aggregates) then only picks its value out
+of the parent dict. Because two aliases of one relationship can carry different arguments,
+those values are stored under the *response key* (alias), never the field name. Columns take
+no arguments, so they stay plain dict keys read by the schema's default resolver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.field import StrawberryField
+from strawberry.types.info import Info
+
+from server.graphql.hasura.loader import resolve_root
+from server.graphql.hasura.plan import result_key
+
+
+class ResultField(StrawberryField):
+    """A nested field whose value the root resolver already computed."""
+
+    @property
+    def is_basic_field(self) -> bool:
+        # Not "basic": Strawberry then hands `get_result` the info object with the alias in it.
+        return False
+
+    def get_result(self, source: Any, info: Info | None, args: list[Any], kwargs: Any) -> Any:
+        return source[result_key(info.path.key)]
+
+
+class RootField(StrawberryField):
+    """A root table field: `flow`, `flow_by_pk`, `flow_aggregate`, ..."""
+
+    @property
+    def is_basic_field(self) -> bool:
+        return False
+
+    def get_result(self, source: Any, info: Info | None, args: list[Any], kwargs: Any) -> Any:
+        # The raw graphql-core info carries the AST, fragments and variables the compiler reads.
+        return resolve_root(info._raw_info)
+
+
+def make_field(
+    kind: type[StrawberryField],
+    annotation: Any,
+    arguments: dict[str, Any],
+    description: str | None = None,
+) -> StrawberryField:
+    """A field of `kind` returning `annotation`, with optional arguments `{name: annotation}`."""
+    result = kind(type_annotation=StrawberryAnnotation(annotation), default=None, description=description)
+    result.arguments = [
+        StrawberryArgument(python_name=name, graphql_name=None, type_annotation=StrawberryAnnotation(arg))
+        for name, arg in arguments.items()
+    ]
+    return result

@@ -1,0 +1,128 @@
+"""Compiles a Hasura boolean expression (`<table>_bool_exp`) to a SQLAlchemy condition.
+
+Hasura v1 semantics, which the Prefect client relies on: an operand given as null means no
+condition (`{name: {_eq: null}}` matches every row), `{}` is true (also inside `_and`),
+`_in: []` matches nothing and `_nin: []` everything. Relationship conditions are EXISTS
+subqueries, so an array relationship matches when any related row does. Every value is a
+bound parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from sqlalchemy import ARRAY, Text, and_, any_, exists, false, literal, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
+
+from server.db.models import Relationship
+from server.domain.errors import InvalidInput
+from server.graphql.hasura.aliases import Aliases
+from server.graphql.hasura.catalog import CATALOG, TableInfo
+
+# Deeper expressions are refused: nothing legitimate needs them, and each level is a subquery
+# or a nested condition for Postgres to plan.
+MAX_DEPTH = 32
+
+Condition = ColumnElement[bool]
+
+
+def where_clause(
+    table: TableInfo, source: FromClause, expression: dict[str, Any] | None, aliases: Aliases
+) -> Condition | None:
+    """The condition for `expression` on `source` (the table or an alias of it); None if none."""
+    return _Conditions(aliases).bool_exp(table, source, expression, 1)
+
+
+class _Conditions:
+    """Compiles one statement's conditions; relationship conditions draw aliases from `aliases`."""
+
+    def __init__(self, aliases: Aliases):
+        self.aliases = aliases
+
+    def bool_exp(
+        self, table: TableInfo, source: FromClause, expression: dict[str, Any] | None, depth: int
+    ) -> Condition | None:
+        if depth > MAX_DEPTH:
+            raise InvalidInput(f"The `where` expression is nested more than {MAX_DEPTH} levels deep.")
+        if not expression:
+            return None
+        conditions: list[Condition] = []
+        for key, value in expression.items():
+            if value is None:
+                continue
+            if key == "_and":
+                condition = _all([self.bool_exp(table, source, item, depth + 1) for item in value])
+            elif key == "_or":
+                condition = _any([self.bool_exp(table, source, item, depth + 1) for item in value])
+            elif key == "_not":
+                inner = self.bool_exp(table, source, value, depth + 1)
+                condition = false() if inner is None else not_(inner)
+            elif key in table.columns:
+                condition = _all([_compare(source.c[key], op, operand) for op, operand in value.items()])
+            else:
+                condition = self.related(table.relationships[key], source, value, depth + 1)
+            if condition is not None:
+                conditions.append(condition)
+        return _all(conditions)
+
+    def related(self, rel: Relationship, source: FromClause, expression: dict[str, Any], depth: int) -> Condition:
+        target = CATALOG[rel.target]
+        alias = self.aliases(target.table)
+        condition = alias.c[rel.remote_column] == source.c[rel.local_column]
+        inner = self.bool_exp(target, alias, expression, depth)
+        query = select(literal(1)).select_from(alias).where(condition)
+        return exists(query if inner is None else query.where(inner))
+
+
+def _all(conditions: list[Condition | None]) -> Condition | None:
+    present = [c for c in conditions if c is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else and_(*present)
+
+
+def _any(conditions: list[Condition | None]) -> Condition | None:
+    if not conditions:
+        return false()  # `_or: []`: no alternative holds
+    if any(c is None for c in conditions):
+        return None  # one alternative is `{}`, which is true
+    return conditions[0] if len(conditions) == 1 else or_(*conditions)
+
+
+def _array(column: Any, values: list[Any]) -> Any:
+    return literal(list(values), ARRAY(column.type))
+
+
+def _keys(values: list[str]) -> Any:
+    return literal(list(values), ARRAY(Text))
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
+    "_eq": lambda c, v: c == v,
+    "_neq": lambda c, v: c != v,
+    "_gt": lambda c, v: c > v,
+    "_gte": lambda c, v: c >= v,
+    "_lt": lambda c, v: c < v,
+    "_lte": lambda c, v: c <= v,
+    "_in": lambda c, v: c == any_(_array(c, v)) if v else false(),
+    "_nin": lambda c, v: not_(c == any_(_array(c, v))) if v else true(),
+    "_is_null": lambda c, v: c.is_(None) if v else c.is_not(None),
+    "_like": lambda c, v: c.like(v),
+    "_nlike": lambda c, v: c.not_like(v),
+    "_ilike": lambda c, v: c.ilike(v),
+    "_nilike": lambda c, v: c.not_ilike(v),
+    "_similar": lambda c, v: c.op("SIMILAR TO", is_comparison=True)(v),
+    "_nsimilar": lambda c, v: c.op("NOT SIMILAR TO", is_comparison=True)(v),
+    "_contains": lambda c, v: c.contains(v),
+    "_contained_in": lambda c, v: c.contained_by(v),
+    "_has_key": lambda c, v: c.has_key(v),
+    "_has_keys_any": lambda c, v: c.has_any(_keys(v)),
+    "_has_keys_all": lambda c, v: c.has_all(_keys(v)),
+}
+
+
+def _compare(column: Any, operator: str, operand: Any) -> Condition | None:
+    if operand is None:
+        return None
+    return _OPERATORS[operator](column, operand)

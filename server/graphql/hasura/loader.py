@@ -1,0 +1,202 @@
+"""Runs a plan and stitches the results into nested dicts.
+
+One query loads the root rows together with their object relationships (LEFT JOINs); then
+each array relationship and aggregate costs one more query per selection, batched over all
+parents of its level (`fk = ANY(:keys)`), its own object relationships joined in again. A
+request therefore costs 1 + (number of array/aggregate selections) queries, however many rows
+it returns. Rows are dicts of column values; related rows, lists and aggregates are stored
+under `result_key(alias)` for `fields.ResultField` to pick up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Iterator
+
+from graphql import GraphQLResolveInfo
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Relationship
+from server.domain.errors import InvalidInput
+from server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
+from server.graphql.hasura.compiler import Join, Link, aggregate_query, row_set
+from server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
+from server.graphql.hasura.selection import SelectionReader
+
+Row = dict[str, Any]
+
+
+async def resolve_root(info: GraphQLResolveInfo) -> Any:
+    """Resolves `t`, `t_by_pk` or `t_aggregate`: reads the whole selection (so that bad input
+    fails before a connection is taken), then loads it through one session."""
+    kind, table_name = ROOT_FIELDS[info.field_name]
+    table, nodes = CATALOG[table_name], info.field_nodes
+    reader = SelectionReader(info)
+    arguments = reader.arguments(info.parent_type.name, nodes[0])
+    load: Callable[[Loader], Awaitable[Any]]
+    if kind == "by_pk":
+        shape = reader.row_shape(table, nodes)
+        load = lambda loader: loader.by_pk(shape, arguments["id"])  # noqa: E731
+    elif kind == "list":
+        plan = ListPlan(reader.list_args(arguments), reader.row_shape(table, nodes))
+        load = lambda loader: loader.rows(plan)  # noqa: E731
+    else:
+        aggregate = reader.aggregate_plan(table, reader.list_args(arguments), nodes)
+        load = lambda loader: loader.aggregate(aggregate)  # noqa: E731
+    async with info.context.sessions() as session:
+        return await load(Loader(session, info.context.settings.max_page_size))
+
+
+def _columns(shape: RowShape) -> list[str]:
+    """The selected columns plus those the children are joined on."""
+    columns = list(shape.columns)
+    for _, rel, _ in [*shape.objects, *shape.arrays, *shape.aggregates]:
+        if rel.local_column not in columns:
+            columns.append(rel.local_column)
+    return columns or ["id"]
+
+
+def _joins(shape: RowShape) -> list[Join]:
+    """The object relationships of `shape`, nested ones included, to load in the same query."""
+    joins = []
+    for key, rel, child in shape.objects:
+        columns = _columns(child)
+        if rel.remote_column not in columns:
+            columns.append(rel.remote_column)
+        joins.append(Join(key, rel, child.table, columns, _joins(child)))
+    return joins
+
+
+def _nest(values: Iterator[Any], columns: list[str], joins: list[Join]) -> Row:
+    """One flat result row as a dict, with each joined object under its response key."""
+    row = {name: next(values) for name in columns}
+    _fill(row, joins, values)
+    return row
+
+
+def _fill(row: Row | None, joins: list[Join], values: Iterator[Any]) -> None:
+    for join in joins:
+        related: Row | None = {name: next(values) for name in join.columns}
+        if related[join.rel.remote_column] is None:
+            related = None  # the outer join found no row
+        if row is not None:
+            row[result_key(join.key)] = related
+        _fill(related, join.joins, values)
+
+
+def _parent_keys(rows: list[Row], rel: Relationship) -> list[Any]:
+    return list(dict.fromkeys(row[rel.local_column] for row in rows if row[rel.local_column] is not None))
+
+
+def _aggregate_result(plan: AggregatePlan, values: dict[Measure, Any]) -> Row:
+    """The `aggregate` objects of `plan` from the measured values (none when there are no rows)."""
+    result: Row = {}
+    for key, parts in plan.aggregates:
+        fields: Row = {}
+        for name, part in parts.items():
+            if isinstance(part, Measure):
+                fields[result_key(name)] = values.get(part, 0)  # a count
+            else:
+                fields[result_key(name)] = {column: values.get(measure) for column, measure in part.items()}
+        result[result_key(key)] = fields
+    return result
+
+
+class Loader:
+    """Loads plans through one session; `max_page_size` caps every list."""
+
+    def __init__(self, session: AsyncSession, max_page_size: int):
+        self.session = session
+        self.max_page_size = max_page_size
+
+    def page_limit(self, requested: int | None) -> int:
+        return self.max_page_size if requested is None else min(requested, self.max_page_size)
+
+    def aggregate_limit(self, requested: int | None) -> int | None:
+        """Aggregates cover every matching row unless the client limits them."""
+        return None if requested is None else min(requested, self.max_page_size)
+
+    async def _execute(self, statement: Any) -> Any:
+        try:
+            return await self.session.execute(statement)
+        except DBAPIError as error:
+            # Postgres refused a value (class 22: a NUL byte, a bad SIMILAR TO pattern, ...):
+            # the client's input is at fault, so say so instead of reporting an internal error.
+            state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or ""
+            if not str(state).startswith("22"):
+                raise
+            reason = (str(error.orig).strip() or "rejected by the database").splitlines()[0]
+            raise InvalidInput(f"Invalid value in the query: {reason}") from None
+
+    async def _load(
+        self, shape: RowShape, args: ListArgs, limit: int | None, link: Link | None = None
+    ) -> list[tuple[Row, Any]]:
+        """(row, parent key) pairs for the rows `args` pick, with their children attached."""
+        columns, joins = _columns(shape), _joins(shape)
+        records = await self._execute(row_set(shape.table, columns, args, limit, link, joins))
+        loaded = [(_nest(iter(record), columns, joins), record[-1] if link else None) for record in records]
+        await self.attach(shape, [row for row, _ in loaded])
+        return loaded
+
+    async def rows(self, plan: ListPlan) -> list[Row]:
+        return [row for row, _ in await self._load(plan.shape, plan.args, self.page_limit(plan.args.limit))]
+
+    async def by_pk(self, shape: RowShape, id: Any) -> Row | None:
+        loaded = await self._load(shape, ListArgs(), None, Link("id", [id]))
+        return loaded[0][0] if loaded else None
+
+    async def aggregate(self, plan: AggregatePlan) -> Row:
+        values: dict[Measure, Any] = {}
+        measures = plan.measures()
+        if measures:
+            statement = aggregate_query(plan.table, measures, plan.args, self.aggregate_limit(plan.args.limit))
+            values = dict(zip(measures, (await self._execute(statement)).one()))
+        result = _aggregate_result(plan, values)
+        for key, shape in plan.nodes:
+            result[result_key(key)] = await self.rows(ListPlan(plan.args, shape))
+        return result
+
+    async def attach(self, shape: RowShape, rows: list[Row]) -> None:
+        """Loads the array relationships and aggregates selected on `rows` (and on the objects
+        joined to them), one batched query each."""
+        if not rows:
+            return
+        for key, _, child in shape.objects:
+            await self.attach(child, [row[result_key(key)] for row in rows if row[result_key(key)] is not None])
+        for key, rel, plan in shape.arrays:
+            groups = await self._children(rel, plan.args, plan.shape, rows)
+            for row in rows:
+                row[result_key(key)] = groups.get(row[rel.local_column], [])
+        for key, rel, aggregate in shape.aggregates:
+            await self._attach_aggregate(key, rel, aggregate, rows)
+
+    async def _children(
+        self, rel: Relationship, args: ListArgs, shape: RowShape, rows: list[Row]
+    ) -> dict[Any, list[Row]]:
+        """The related rows of every parent in `rows`, grouped by parent key."""
+        keys = _parent_keys(rows, rel)
+        if not keys:
+            return {}
+        groups: dict[Any, list[Row]] = {}
+        link = Link(rel.remote_column, keys)
+        for child, parent in await self._load(shape, args, self.page_limit(args.limit), link):
+            groups.setdefault(parent, []).append(child)
+        return groups
+
+    async def _attach_aggregate(self, key: str, rel: Relationship, plan: AggregatePlan, rows: list[Row]) -> None:
+        keys = _parent_keys(rows, rel)
+        measures = plan.measures()
+        per_parent: dict[Any, dict[Measure, Any]] = {}
+        if keys and measures:
+            link = Link(rel.remote_column, keys)
+            limit = self.aggregate_limit(plan.args.limit)
+            statement = aggregate_query(plan.table, measures, plan.args, limit, link)
+            for record in await self._execute(statement):
+                per_parent[record[0]] = dict(zip(measures, record[1:]))
+        nodes = [(node_key, await self._children(rel, plan.args, shape, rows)) for node_key, shape in plan.nodes]
+        for row in rows:
+            parent = row[rel.local_column]
+            result = _aggregate_result(plan, per_parent.get(parent, {}))
+            for node_key, groups in nodes:
+                result[result_key(node_key)] = groups.get(parent, [])
+            row[result_key(key)] = result

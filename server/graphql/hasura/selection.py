@@ -1,0 +1,211 @@
+"""Reads the client's selection under one root field into a plan: which columns, relationships
+and aggregates to load, with which arguments, under which response keys.
+
+It works on the AST (`info.field_nodes`) rather than on Strawberry's converted arguments for
+two reasons: the whole tree is needed up front to load it in a few batched queries, and the
+order in which the client wrote `order_by` keys is only visible there (graphql-core coerces
+input objects in schema order). Argument values are coerced by graphql-core itself, so
+variables, defaults and the custom scalars behave exactly as in normal execution.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Sequence
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLIncludeDirective,
+    GraphQLResolveInfo,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
+    SelectionSetNode,
+    ValueNode,
+    get_argument_values,
+    get_directive_values,
+)
+
+try:  # graphql-core >= 3.3
+    from graphql import VariableValues
+except ImportError:  # pragma: no cover - graphql-core 3.2 takes the plain dict
+    VariableValues = None  # type: ignore[assignment,misc]
+
+from server.domain.errors import InvalidInput
+from server.graphql.hasura.catalog import (
+    CATALOG,
+    TableInfo,
+    aggregate_fields_type,
+    aggregate_type,
+    extremum_type,
+    row_type,
+)
+from server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape
+
+
+def _variable_values(values: Any) -> Any:
+    """graphql-core 3.3 helpers want a `VariableValues`; Strawberry hands resolvers the plain dict."""
+    if VariableValues is not None and isinstance(values, dict):
+        return VariableValues({}, values)
+    return values
+
+
+# Arguments holding enum values, which Strawberry's enum types parse to Python enum members.
+ENUM_ARGUMENTS = frozenset({"order_by", "distinct_on", "columns"})
+
+
+def _tokens(value: Any) -> Any:
+    """`value` with enum members replaced by their tokens (`asc`, `name`, ...)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_tokens(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _tokens(item) for key, item in value.items()}
+    return value
+
+
+class SelectionReader:
+    """Turns the AST under a root field into plans, resolving fragments, directives and variables."""
+
+    def __init__(self, info: GraphQLResolveInfo):
+        self.schema = info.schema
+        self.fragments = info.fragments
+        self.variables = _variable_values(info.variable_values)
+
+    # -- AST walking -------------------------------------------------------------------------
+
+    def subfields(self, nodes: Sequence[FieldNode], type_name: str) -> dict[str, list[FieldNode]]:
+        """The fields selected under `nodes`, merged by response key, in document order."""
+        grouped: dict[str, list[FieldNode]] = {}
+        for node in nodes:
+            if node.selection_set:
+                self._collect(node.selection_set, type_name, grouped, set())
+        return grouped
+
+    def _collect(
+        self, selection_set: SelectionSetNode, type_name: str, grouped: dict[str, list[FieldNode]], seen: set[str]
+    ) -> None:
+        for selection in selection_set.selections:
+            if not self._included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                if selection.name.value.startswith("__"):
+                    continue  # __typename is answered by the executor
+                key = selection.alias.value if selection.alias else selection.name.value
+                grouped.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                if self._applies(selection.type_condition, type_name):
+                    self._collect(selection.selection_set, type_name, grouped, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if name in seen or fragment is None or not self._applies(fragment.type_condition, type_name):
+                    continue
+                seen.add(name)
+                self._collect(fragment.selection_set, type_name, grouped, seen)
+
+    def _included(self, node: Any) -> bool:
+        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+        if skip and skip.get("if"):
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        return not (include is not None and not include.get("if"))
+
+    @staticmethod
+    def _applies(condition: Any, type_name: str) -> bool:
+        # Every type here is a concrete object type: a condition matches by name or not at all.
+        return condition is None or condition.name.value == type_name
+
+    def arguments(self, type_name: str, node: FieldNode) -> dict[str, Any]:
+        """Coerced arguments of `node` (a field of `type_name`), `order_by` in written order."""
+        definition = self.schema.type_map[type_name].fields[node.name.value]  # type: ignore[union-attr]
+        values = get_argument_values(definition, node, self.variables)
+        for name in ENUM_ARGUMENTS.intersection(values):
+            values[name] = _tokens(values[name])
+        if values.get("order_by") is not None:
+            written = next(a.value for a in node.arguments if a.name.value == "order_by")
+            values["order_by"] = self._written_order(values["order_by"], written)
+        return values
+
+    def _written_order(self, value: Any, node: ValueNode) -> Any:
+        """`value` with every object's keys in the order they appear in the literal `node`.
+
+        An object passed as a variable arrives in schema order (alphabetical): the client's
+        JSON key order is not kept by the executor. Clients that sort on several keys through a
+        variable say so with a list (`[{version: desc}, {name: asc}]`), as Hasura recommends.
+        """
+        if isinstance(value, list):
+            if isinstance(node, ListValueNode) and len(node.values) == len(value):
+                return [self._written_order(v, n) for v, n in zip(value, node.values)]
+            # A single object given where a list is expected (list input coercion).
+            return [self._written_order(value[0], node)] if len(value) == 1 else value
+        if not (isinstance(value, dict) and isinstance(node, ObjectValueNode)):
+            return value
+        written = [(f.name.value, f.value) for f in node.fields if f.name.value in value]
+        ordered = {name: self._written_order(value[name], sub) for name, sub in written}
+        return ordered | {k: v for k, v in value.items() if k not in ordered}
+
+    # -- plans -------------------------------------------------------------------------------
+
+    def list_args(self, values: dict[str, Any]) -> ListArgs:
+        limit, offset = values.get("limit"), values.get("offset")
+        for name, number in (("limit", limit), ("offset", offset)):
+            if number is not None and number < 0:
+                raise InvalidInput(f"`{name}` must not be negative, got {number}.")
+        return ListArgs(
+            where=values.get("where"),
+            order_by=[item for item in values.get("order_by") or [] if item],
+            distinct_on=list(dict.fromkeys(values.get("distinct_on") or [])),
+            limit=limit,
+            offset=offset or 0,
+        )
+
+    def row_shape(self, table: TableInfo, nodes: Sequence[FieldNode]) -> RowShape:
+        shape = RowShape(table)
+        type_name = row_type(table.name)
+        for key, fields in self.subfields(nodes, type_name).items():
+            name = fields[0].name.value
+            kind, target = table.fields[name]
+            if kind == "column":
+                shape.add_column(name)
+                continue
+            rel = table.relationships[target]
+            child = CATALOG[rel.target]
+            if kind == "object":
+                shape.objects.append((key, rel, self.row_shape(child, fields)))
+            elif kind == "array":
+                args = self.list_args(self.arguments(type_name, fields[0]))
+                shape.arrays.append((key, rel, ListPlan(args, self.row_shape(child, fields))))
+            else:
+                args = self.list_args(self.arguments(type_name, fields[0]))
+                shape.aggregates.append((key, rel, self.aggregate_plan(child, args, fields)))
+        return shape
+
+    def aggregate_plan(self, table: TableInfo, args: ListArgs, nodes: Sequence[FieldNode]) -> AggregatePlan:
+        plan = AggregatePlan(table, args)
+        for key, fields in self.subfields(nodes, aggregate_type(table.name)).items():
+            if fields[0].name.value == "nodes":
+                plan.nodes.append((key, self.row_shape(table, fields)))
+            else:
+                plan.aggregates.append((key, self._aggregate_fields(table, fields)))
+        return plan
+
+    def _aggregate_fields(self, table: TableInfo, nodes: Sequence[FieldNode]) -> dict[str, Any]:
+        type_name = aggregate_fields_type(table.name)
+        parts: dict[str, Any] = {}
+        for key, fields in self.subfields(nodes, type_name).items():
+            function = fields[0].name.value
+            if function == "count":
+                values = self.arguments(type_name, fields[0])
+                columns = tuple(dict.fromkeys(values.get("columns") or []))
+                parts[key] = Measure("count", columns, bool(values.get("distinct")) and bool(columns))
+            else:
+                selected = self.subfields(fields, extremum_type(table.name, function))
+                parts[key] = {
+                    column: Measure(function, (column,))
+                    for column in dict.fromkeys(f[0].name.value for f in selected.values())
+                }
+        return parts
