@@ -43,3 +43,15 @@ def test_bad_setting_is_one_clear_line():
     result = subprocess.run([sys.executable, "-m", "server.cli", "start"], env=env, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "headwater: HEADWATER_PORT must be an integer, got 'eighty'"
+
+
+def test_db_reset_asks_for_confirmation(tmp_path):
+    env = {**__import__("os").environ, "HEADWATER_DATA_DIR": str(tmp_path / "data"), "HEADWATER_DATABASE_URL": "",
+           "DATABASE_URL": ""}
+    refused = subprocess.run([sys.executable, "-m", "server.cli", "db", "reset"], env=env, capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    reset = subprocess.run([sys.executable, "-m", "server.cli", "db", "reset", "--yes"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert reset.returncode == 0, reset.stderr
+    assert "all data deleted" in reset.stdout

@@ -143,3 +143,20 @@ async def test_async_client(live_server):
         runs = await asyncio.gather(*(hw.create_flow_run(flow_id, idempotency_key="same") for _ in range(5)))
         assert len(set(runs)) == 1
         assert (await hw.cancel_flow_run(runs[0])) == "Cancelled"
+
+
+def test_register_a_prefect_flow_object(hw):
+    prefect = pytest.importorskip("prefect")
+
+    @prefect.task
+    def add(x, y):
+        return x + y
+
+    with prefect.Flow("object-flow") as flow:
+        add(prefect.Parameter("x", default=1), 2)
+    hw.create_project("objects")
+    flow_id = hw.register_flow(flow, "objects", idempotency_key=flow.serialized_hash())
+    assert hw.register_flow(flow, "objects", idempotency_key=flow.serialized_hash()) == flow_id
+    stored = hw.get_flow(flow_id)
+    assert stored["name"] == "object-flow" and [p["name"] for p in stored["parameters"]] == ["x"]
+    assert {t["task"]["slug"] for t in hw.get_task_runs(hw.create_flow_run(flow_id))} == {"add-1", "x"}

@@ -150,3 +150,44 @@ async def test_loop_keeps_going_after_a_failed_pass(app, caplog):
     await service.run(loops=3)
     assert Flaky.calls == 3
     assert any("ZombieKiller pass failed" in r.getMessage() for r in caplog.records)
+
+
+async def test_overrunning_pass_is_warned_about(app, caplog):
+    import asyncio
+
+    class Slow(ZombieKiller):
+        async def run_once(self) -> int:
+            await asyncio.sleep(0.05)
+            return 0
+
+    await Slow(app.state.sessions, interval=0.01, heartbeat_cutoff=CUTOFF).run(loops=1)
+    assert any("longer than its interval" in r.getMessage() for r in caplog.records)
+
+
+async def test_headwater_services_command_runs_the_services(database_url, db, make_run, tmp_path):
+    """`headwater services` (no API) reschedules a stuck run, then stops cleanly on Ctrl-C."""
+    import asyncio
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    stuck = await make_run(task_state="Success", heartbeat=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
+    env = {**os.environ, "HEADWATER_DATABASE_URL": database_url, "HEADWATER_LAZARUS_INTERVAL_SECONDS": "0.2",
+           "HEADWATER_SCHEDULER_INTERVAL_SECONDS": "0.2", "HEADWATER_ZOMBIE_KILLER_INTERVAL_SECONDS": "0.2",
+           "HEADWATER_MIGRATE_ON_START": "false"}
+    log_path = tmp_path / "services.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "server.cli", "services"], env=env, stdout=log, stderr=log)
+        try:
+            for _ in range(100):
+                if await state_of(db, "flow_run", stuck["id"]) == "Scheduled":
+                    break
+                await asyncio.sleep(0.2)
+            assert await state_of(db, "flow_run", stuck["id"]) == "Scheduled", log_path.read_text()
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=30)
+    output = log_path.read_text()
+    assert code == 0, output
+    assert "services running: Scheduler, ZombieKiller, Lazarus" in output and "Lazarus stopped" in output

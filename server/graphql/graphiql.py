@@ -1,6 +1,7 @@
-"""The GraphiQL console served on GET /. A placeholder page until the offline bundle lands."""
+"""The GraphQL console served on GET / and /graphql: one self-contained page (console.html),
+no CDN, so it works on machines with no internet access. It runs queries and mutations with
+variables and lists every root field from introspection."""
 
-GRAPHIQL_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>headwater</title></head>
-<body><h1>headwater</h1><p>POST GraphQL queries to this URL.</p></body></html>
-"""
+from pathlib import Path
+
+GRAPHIQL_HTML = (Path(__file__).with_name("console.html")).read_text(encoding="utf-8")
