@@ -138,19 +138,28 @@ async def test_agent_runs_flow_to_success(prefect, agent, db):
     assert artifact == {"markdown": "# total 12"}
 
 
-async def test_client_created_run_and_failing_flow(prefect, agent, db):
+async def test_client_created_runs_succeed_and_fail(prefect, agent, db):
+    register(prefect, "etl", ETL_FLOW)
     register(prefect, "failing", FAILING_FLOW)
-    flow_id = str(await db.scalar(text("SELECT id FROM flow WHERE name = 'failing'")))
     result = prefect.python(
-        f"""
+        """
 from prefect import Client
-print("RUN", Client().create_flow_run(flow_id="{flow_id}"))
+from prefect.backend import FlowView
+client = Client()
+for name in ("etl", "failing"):
+    print("RUN", name, client.create_flow_run(flow_id=FlowView.from_flow_name(name).flow_id, parameters={}))
 """
     )
-    run_id = result.stdout.split("RUN ")[1].strip()
-    assert await wait_for_state(db, run_id, {"Failed", "Success"}) == "Failed"
-    task_state = await db.scalar(text("SELECT state FROM task_run WHERE flow_run_id = :id"), {"id": run_id})
+    runs = dict(line.split()[1:] for line in result.stdout.splitlines() if line.startswith("RUN "))
+    assert await wait_for_state(db, runs["etl"], {"Failed", "Success"}) == "Success"
+    assert await wait_for_state(db, runs["failing"], {"Failed", "Success"}) == "Failed"
+    task_state = await db.scalar(text("SELECT state FROM task_run WHERE flow_run_id = :id"), {"id": runs["failing"]})
     assert task_state == "Failed"
+    mapped = await db.scalar(
+        text("SELECT count(*) FROM task_run WHERE flow_run_id = :id AND map_index >= 0 AND state = 'Success'"),
+        {"id": runs["etl"]},
+    )
+    assert mapped == 3, "the default n=3 maps over three values"
 
 
 async def test_cancel_running_flow(prefect, agent, db):

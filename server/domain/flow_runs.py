@@ -33,23 +33,28 @@ QUEUE_LIMIT = 25
 INSERT_BATCH = 1000
 
 
-async def _find_flow(session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None) -> Flow:
+async def _find_flow(
+    session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None
+) -> tuple[Flow, FlowGroup]:
+    """The flow to run and its group, in one query: by id, or a version group's newest active flow."""
+    query = select(Flow, FlowGroup).join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
     if flow_id is not None:
-        flow = await session.get(Flow, flow_id)
-        if flow is None:
+        found = (await session.execute(query.where(Flow.id == flow_id))).first()
+        if found is None:
             raise NotFound(f"Flow {flow_id} not found.")
-        return flow
+        return found.tuple()
     if not version_group_id:
         raise InvalidInput("A flow id or version group ID must be provided.")
-    flow = await session.scalar(
-        select(Flow)
-        .where(Flow.version_group_id == version_group_id, Flow.archived.is_(False))
-        .order_by(Flow.version.desc())
-        .limit(1)
-    )
-    if flow is None:
+    found = (
+        await session.execute(
+            query.where(Flow.version_group_id == version_group_id, Flow.archived.is_(False))
+            .order_by(Flow.version.desc())
+            .limit(1)
+        )
+    ).first()
+    if found is None:
         raise NotFound(f"Version group {version_group_id} has no unarchived flows.")
-    return flow
+    return found.tuple()
 
 
 def resolve_labels(
@@ -146,17 +151,7 @@ async def insert_runs(session: AsyncSession, runs: list[NewRun]) -> list[uuid.UU
             )
         ).all()
     if inserted:
-        await session.execute(
-            text(
-                """
-                INSERT INTO flow_run_state (tenant_id, flow_run_id, timestamp, state, message, start_time,
-                                            serialized_state, version)
-                SELECT tenant_id, id, state_timestamp, state, state_message, state_start_time, serialized_state, 1
-                FROM flow_run WHERE id = ANY(:ids)
-                """
-            ).bindparams(bindparam("ids", inserted, type_=ARRAY(PG_UUID(as_uuid=True))))
-        )
-        await _create_task_runs(session, inserted)
+        await _create_history_and_task_runs(session, inserted)
     return inserted
 
 
@@ -200,14 +195,13 @@ async def create_flow_run(
     _check_object(run_config, "run_config")
     if labels is not None and any(not isinstance(label, str) or not label.strip() for label in labels):
         raise InvalidInput("Labels must be non-empty strings.")
-    flow = await _find_flow(session, flow_id, version_group_id)
-    if idempotency_key is not None:
-        existing = await _run_with_key(session, flow.id, idempotency_key)
+    flow, group = await _find_flow(session, flow_id, version_group_id)
+    if flow.archived:
+        # A retry of a request that created a run before the flow was archived still gets it.
+        existing = await _run_with_key(session, flow.id, idempotency_key) if idempotency_key else None
         if existing is not None:
             return existing
-    if flow.archived:
         raise InvalidInput(f"Flow {flow.id} is archived.")
-    group = await session.get(FlowGroup, flow.flow_group_id)
     run = new_run(
         flow, group, parameters=parameters, labels=labels, run_config=run_config,
         scheduled_start_time=scheduled_start_time, context=context or {}, name=flow_run_name,
@@ -216,7 +210,7 @@ async def create_flow_run(
     inserted = await insert_runs(session, [run])
     if inserted:
         return inserted[0]
-    # Another request with this key won the race; it has committed by now.
+    # A run with this key exists (a retry, or a concurrent request that has committed by now).
     existing = await _run_with_key(session, flow.id, idempotency_key)
     assert existing is not None
     return existing
@@ -228,29 +222,34 @@ async def _run_with_key(session: AsyncSession, flow_id: uuid.UUID, key: str | No
     )
 
 
-async def _create_task_runs(session: AsyncSession, flow_run_ids: list[uuid.UUID]) -> None:
-    """One Pending task run per task of each run's flow, with its history row, in two statements."""
-    ids = bindparam("ids", flow_run_ids, type_=ARRAY(PG_UUID(as_uuid=True)))
+async def _create_history_and_task_runs(session: AsyncSession, flow_run_ids: list[uuid.UUID]) -> None:
+    """For new runs, in one statement: the Scheduled history row, one Pending task run per task
+    of the run's flow, and each task run's history row."""
     await session.execute(
         text(
             """
-            INSERT INTO task_run (tenant_id, flow_run_id, task_id, cache_key, map_index, version, state,
-                                  serialized_state, state_message, state_timestamp)
-            SELECT t.tenant_id, fr.id, t.id, t.cache_key, -1, 1, 'Pending',
-                   CAST(:serialized AS jsonb), :message, clock_timestamp()
-            FROM flow_run fr JOIN task t ON t.flow_id = fr.flow_id
-            WHERE fr.id = ANY(:ids)
-            """
-        ).bindparams(ids, message=TASK_RUN_CREATED.message, serialized=json.dumps(TASK_RUN_CREATED.serialized)),
-    )
-    await session.execute(
-        text(
-            """
+            WITH run_states AS (
+                INSERT INTO flow_run_state (tenant_id, flow_run_id, timestamp, state, message, start_time,
+                                            serialized_state, version)
+                SELECT tenant_id, id, state_timestamp, state, state_message, state_start_time, serialized_state, 1
+                FROM flow_run WHERE id = ANY(:ids)
+            ), task_runs AS (
+                INSERT INTO task_run (tenant_id, flow_run_id, task_id, cache_key, map_index, version, state,
+                                      serialized_state, state_message, state_timestamp)
+                SELECT t.tenant_id, fr.id, t.id, t.cache_key, -1, 1, 'Pending',
+                       CAST(:serialized AS jsonb), :message, clock_timestamp()
+                FROM flow_run fr JOIN task t ON t.flow_id = fr.flow_id
+                WHERE fr.id = ANY(:ids)
+                RETURNING id, tenant_id, state_timestamp
+            )
             INSERT INTO task_run_state (tenant_id, task_run_id, timestamp, state, message, serialized_state, version)
-            SELECT tr.tenant_id, tr.id, tr.state_timestamp, tr.state, tr.state_message, tr.serialized_state, 1
-            FROM task_run tr WHERE tr.flow_run_id = ANY(:ids)
+            SELECT tenant_id, id, state_timestamp, 'Pending', :message, CAST(:serialized AS jsonb), 1 FROM task_runs
             """
-        ).bindparams(ids),
+        ).bindparams(
+            bindparam("ids", flow_run_ids, type_=ARRAY(PG_UUID(as_uuid=True))),
+            message=TASK_RUN_CREATED.message,
+            serialized=json.dumps(TASK_RUN_CREATED.serialized),
+        )
     )
 
 
