@@ -196,11 +196,13 @@ async def insert_tasks(
         }
         for task in tasks
     ]
+    await _insert_ignoring_duplicates(session, Task, rows, "task_flow_id_slug_key")
+
+
+async def _insert_ignoring_duplicates(session: AsyncSession, model: Any, rows: list[dict], constraint: str) -> None:
     for start in range(0, len(rows), INSERT_BATCH):
         await session.execute(
-            insert(Task).values(rows[start : start + INSERT_BATCH]).on_conflict_do_nothing(
-                constraint="task_flow_id_slug_key"
-            )
+            insert(model).values(rows[start : start + INSERT_BATCH]).on_conflict_do_nothing(constraint=constraint)
         )
 
 
@@ -230,12 +232,7 @@ async def insert_edges(
         }
         for edge in edges
     ]
-    for start in range(0, len(rows), INSERT_BATCH):
-        await session.execute(
-            insert(Edge).values(rows[start : start + INSERT_BATCH]).on_conflict_do_nothing(
-                constraint="edge_flow_id_task_ids_key"
-            )
-        )
+    await _insert_ignoring_duplicates(session, Edge, rows, "edge_flow_id_task_ids_key")
 
 
 async def refresh_task_flags(session: AsyncSession, flow_id: uuid.UUID) -> None:

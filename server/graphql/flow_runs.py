@@ -12,7 +12,7 @@ from server.domain import flow_runs
 from server.domain.run_states import set_flow_run_state
 from server.domain.states import parse_state
 from server.graphql.context import Info
-from server.graphql.payloads import FlowRunIdPayload, SuccessPayload, ok
+from server.graphql.payloads import FlowRunIdPayload, SuccessPayload, ok, state_change_payload
 from server.graphql.scalars import JSON, UUID, DateTime, parse_uuid
 
 
@@ -63,11 +63,7 @@ class SetFlowRunStatesInput:
     states: list[SetFlowRunStateInput]
 
 
-@strawberry.type(name="set_flow_run_state_payload")
-class SetFlowRunStatePayload:
-    id: Optional[UUID] = None
-    status: Optional[str] = None
-    message: Optional[str] = None
+SetFlowRunStatePayload = state_change_payload("set_flow_run_state_payload")
 
 
 @strawberry.type(name="set_flow_run_states_payload")
@@ -131,9 +127,7 @@ class Mutation:
                 await set_flow_run_state(session, item.flow_run_id, state, version=item.version, agent_id=agent_id)
                 for item, state in parsed
             ]
-        return SetFlowRunStatesPayload(
-            states=[SetFlowRunStatePayload(id=c.id, status=c.status, message=c.message) for c in changes]
-        )
+        return SetFlowRunStatesPayload(states=[SetFlowRunStatePayload.of(c) for c in changes])
 
     @strawberry.mutation(description="Runs an agent with these labels may start now (read-only).")
     async def get_runs_in_queue(self, info: Info, input: GetRunsInQueueInput) -> Optional[RunsInQueuePayload]:

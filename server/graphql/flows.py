@@ -24,13 +24,10 @@ class CreateFlowInput:
 
 
 @strawberry.input(name="create_flow_from_compressed_string_input")
-class CreateFlowFromCompressedStringInput:
+class CreateFlowFromCompressedStringInput(CreateFlowInput):
+    """`create_flow_input` with the flow as base64(gzip(JSON)) text."""
+
     serialized_flow: str
-    project_id: UUID
-    version_group_id: Optional[str] = None
-    set_schedule_active: Optional[bool] = strawberry.UNSET
-    description: Optional[str] = None
-    idempotency_key: Optional[str] = None
 
 
 @strawberry.input(name="register_tasks_input")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Optional
+from typing import Any, Optional
 
 import strawberry
 
@@ -29,6 +29,22 @@ TaskRunIdPayload = _id_payload("task_run_id_payload")
 AgentIdPayload = _id_payload("agent_id_payload")
 AgentConfigIdPayload = _id_payload("agent_config_id_payload")
 TaskRunArtifactIdPayload = _id_payload("task_run_artifact_id_payload")
+
+
+def state_change_payload(name: str) -> type:
+    """`{id, status, message}` for one state change (flow-run and task-run variants share it)."""
+
+    @strawberry.type(name=name)
+    class StateChangePayload:
+        id: Optional[UUID] = None
+        status: Optional[str] = None
+        message: Optional[str] = None
+
+        @classmethod
+        def of(cls, change: Any) -> "StateChangePayload":
+            return cls(id=change.id, status=change.status, message=change.message)
+
+    return StateChangePayload
 
 
 def ok() -> SuccessPayload:

@@ -10,7 +10,7 @@ from server.domain import task_runs
 from server.domain.run_states import set_task_run_state
 from server.domain.states import parse_state
 from server.graphql.context import Info
-from server.graphql.payloads import SuccessPayload, TaskRunIdPayload, ok
+from server.graphql.payloads import SuccessPayload, TaskRunIdPayload, ok, state_change_payload
 from server.graphql.scalars import JSON, UUID, DateTime
 
 
@@ -22,18 +22,8 @@ class GetOrCreateTaskRunInput:
 
 
 @strawberry.input(name="get_or_create_task_run_info_input")
-class GetOrCreateTaskRunInfoInput:
-    flow_run_id: UUID
-    task_id: UUID
-    map_index: Optional[int] = None
-
-
-@strawberry.type(name="get_or_create_task_run_info_payload")
-class GetOrCreateTaskRunInfoPayload:
-    id: Optional[UUID] = None
-    version: Optional[int] = None
-    state: Optional[str] = None
-    serialized_state: Optional[JSON] = None
+class GetOrCreateTaskRunInfoInput(GetOrCreateTaskRunInput):
+    pass
 
 
 @strawberry.type(name="task_run_info_payload")
@@ -42,6 +32,15 @@ class TaskRunInfoPayload:
     version: Optional[int] = None
     state: Optional[str] = None
     serialized_state: Optional[JSON] = None
+
+    @classmethod
+    def of(cls, found: task_runs.TaskRunInfo) -> "TaskRunInfoPayload":
+        return cls(id=found.id, version=found.version, state=found.state, serialized_state=found.serialized_state)
+
+
+@strawberry.type(name="get_or_create_task_run_info_payload")
+class GetOrCreateTaskRunInfoPayload(TaskRunInfoPayload):
+    pass
 
 
 @strawberry.type(name="mapped_children_payload")
@@ -64,11 +63,7 @@ class SetTaskRunStatesInput:
     states: list[SetTaskRunStateInput]
 
 
-@strawberry.type(name="set_task_run_state_payload")
-class SetTaskRunStatePayload:
-    id: Optional[UUID] = None
-    status: Optional[str] = None
-    message: Optional[str] = None
+SetTaskRunStatePayload = state_change_payload("set_task_run_state_payload")
 
 
 @strawberry.type(name="set_task_run_states_payload")
@@ -101,9 +96,7 @@ class Mutation:
     ) -> Optional[GetOrCreateTaskRunInfoPayload]:
         async with info.context.transaction() as session:
             found = await task_runs.get_or_create_task_run(session, input.flow_run_id, input.task_id, input.map_index)
-        return GetOrCreateTaskRunInfoPayload(
-            id=found.id, version=found.version, state=found.state, serialized_state=found.serialized_state
-        )
+        return GetOrCreateTaskRunInfoPayload.of(found)
 
     @strawberry.mutation
     async def set_task_run_states(self, info: Info, input: SetTaskRunStatesInput) -> Optional[SetTaskRunStatesPayload]:
@@ -114,9 +107,7 @@ class Mutation:
                 await set_task_run_state(session, item.task_run_id, state, version=item.version)
                 for item, state in parsed
             ]
-        return SetTaskRunStatesPayload(
-            states=[SetTaskRunStatePayload(id=c.id, status=c.status, message=c.message) for c in changes]
-        )
+        return SetTaskRunStatesPayload(states=[SetTaskRunStatePayload.of(c) for c in changes])
 
     @strawberry.mutation
     async def set_task_run_name(self, info: Info, input: SetTaskRunNameInput) -> Optional[SuccessPayload]:
@@ -138,9 +129,7 @@ class Query:
     async def get_task_run_info(self, info: Info, task_run_id: UUID) -> Optional[TaskRunInfoPayload]:
         async with info.context.transaction() as session:
             found = await task_runs.get_task_run_info(session, task_run_id)
-        return TaskRunInfoPayload(
-            id=found.id, version=found.version, state=found.state, serialized_state=found.serialized_state
-        )
+        return TaskRunInfoPayload.of(found)
 
     @strawberry.field(description="Start, end and state counts of a mapped task's children.")
     async def mapped_children(self, info: Info, task_run_id: UUID) -> Optional[MappedChildrenPayload]:
