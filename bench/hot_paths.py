@@ -1,6 +1,6 @@
 """Throughput of the hot paths a fleet of running flows hits, against a live server process.
 
-    python -m bench.hot_paths [SECONDS] [CONCURRENCY]      (default 10 s, 16 concurrent clients)
+    python -m bench.hot_paths [SECONDS] [CONCURRENCY] [WORKERS]   (default 10 s, 16 clients, 1 worker)
 
 Starts `headwater start --no-services` on the embedded Postgres (or DATABASE_URL), registers a
 flow, then for each operation runs CONCURRENCY clients for SECONDS and prints requests/second:
@@ -84,10 +84,12 @@ async def run(url: str, seconds: float, concurrency: int) -> None:
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
     concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    workers = sys.argv[3] if len(sys.argv) > 3 else "1"
     with database_url() as db_url:
         log = Path(tempfile.mkdtemp()) / "server.log"
         env = {"HEADWATER_DATABASE_URL": db_url, "HEADWATER_LOG_LEVEL": "WARNING"}
-        with ServerProcess("--no-services", env=env, log_path=log) as server:
+        with ServerProcess("--no-services", "--workers", workers, env=env, log_path=log) as server:
+            print(f"{workers} server process(es), {concurrency} concurrent clients, {seconds:.0f} s per operation")
             asyncio.run(run(server.url, seconds, concurrency))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_flags(start)
     start.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     start.add_argument("--port", type=int, help="port to listen on (default 4200)")
+    start.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
     start.add_argument("--no-services", action="store_true", help="serve the API only; run services elsewhere")
     start.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
     start.set_defaults(handler=cmd_start)
@@ -84,6 +86,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "log_level": getattr(args, "log_level", None),
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
+        "workers": getattr(args, "workers", None),
     }
     if getattr(args, "no_services", False):
         changes["services_enabled"] = False
@@ -114,9 +117,7 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     from server.app import create_app
 
     with database(settings) as ready:
-        app = create_app(ready)
-        uvicorn.run(
-            app,
+        options = dict(
             host=ready.host,
             port=ready.port,
             log_level=ready.log_level.lower(),
@@ -126,7 +127,26 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             http="auto",  # httptools when installed
             timeout_keep_alive=30,
         )
+        if ready.workers > 1:
+            # Workers build their app from the environment; the embedded Postgres (if any) stays
+            # owned by this process. Migrations run here once, not in every worker.
+            asyncio.run(_migrate(ready, reset=False))
+            os.environ.update(settings_environment(ready.replace(migrate_on_start=False)))
+            uvicorn.run("server.app:create_app_from_env", factory=True, workers=ready.workers, **options)
+        else:
+            uvicorn.run(create_app(ready), **options)
     return 0
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """HEADWATER_* variables that rebuild `settings` in another process."""
+    import dataclasses
+
+    return {
+        f"HEADWATER_{f.name.upper()}": str(getattr(settings, f.name))
+        for f in dataclasses.fields(settings)
+        if getattr(settings, f.name) is not None
+    }
 
 
 async def _migrate(settings: Settings, reset: bool) -> None:

@@ -61,6 +61,8 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path("~/.headwater").expanduser())
     migrate_on_start: bool = True
     log_level: str = "INFO"
+    # Server processes (uvicorn workers). Each is a full replica: API and services.
+    workers: int = 1
 
     # Requests larger than this are refused with a GraphQL error (the client's log batches reach ~4 MB).
     max_request_bytes: int = 16 * 1024 * 1024

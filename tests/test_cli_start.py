@@ -55,3 +55,11 @@ def test_db_reset_asks_for_confirmation(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert reset.returncode == 0, reset.stderr
     assert "all data deleted" in reset.stdout
+
+
+def test_start_with_two_workers_on_the_embedded_postgres(tmp_path):
+    env = {"HEADWATER_DATA_DIR": str(tmp_path / "data"), "HEADWATER_DATABASE_URL": "", "DATABASE_URL": ""}
+    with ServerProcess("--workers", "2", "--no-services", env=env, log_path=tmp_path / "workers.log") as server:
+        tenants = {server.query("{ tenant { id } }")["data"]["tenant"][0]["id"] for _ in range(6)}
+        assert len(tenants) == 1, "every worker serves the same database"
+        assert server.stop() == 0
