@@ -58,6 +58,12 @@ def test_register_run_and_read(hw):
     settings = hw.get_flow(plain)["flow_group"]["settings"]
     assert settings["heartbeat_enabled"] is False and settings["lazarus_enabled"] is False
     assert settings["version_locking_enabled"] is True
+    for switch in ("enable_flow_heartbeat", "enable_flow_lazarus_process", "disable_flow_version_lock"):
+        assert getattr(hw, switch)(plain) is True
+    settings = hw.get_flow(plain)["flow_group"]["settings"]
+    assert settings["heartbeat_enabled"] is True and settings["lazarus_enabled"] is True
+    assert settings["version_locking_enabled"] is False
+    assert hw.set_schedule_inactive(plain) is True
     hw.set_flow_group_default_parameters(found["flow_group_id"], {"n": 7})
     hw.set_flow_group_labels(found["flow_group_id"], ["team"])
     assert hw.set_schedule_active(plain) is False, "no schedule to activate"
