@@ -335,10 +335,8 @@ async def set_flow_run_labels(session: AsyncSession, flow_run_id: uuid.UUID, lab
 
 async def heartbeat(session: AsyncSession, flow_run_id: uuid.UUID) -> bool:
     """Record that the run's process is alive. Returns whether the run exists."""
-    result = await session.execute(
-        update(FlowRun)
-        .where(FlowRun.id == flow_run_id)
-        .values(heartbeat=func.now())
-        .execution_options(synchronize_session=False)
-    )
+    # Sent every 30 s by every running flow: Core on the session's connection, one statement.
+    runs = FlowRun.__table__
+    connection = await session.connection()
+    result = await connection.execute(update(runs).where(runs.c.id == flow_run_id).values(heartbeat=func.now()))
     return bool(result.rowcount)
