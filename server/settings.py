@@ -70,8 +70,8 @@ class Settings:
     max_payload_bytes: int = 1_000_000
     # The most rows one Hasura-style query may return per list (a `limit` above it is capped).
     max_page_size: int = 10_000
-    # Pool size per server process.
-    db_pool_size: int = 10
+    # Database connections per server process (requests beyond it wait for one).
+    db_pool_size: int = 20
 
     # Background services.
     services_enabled: bool = True

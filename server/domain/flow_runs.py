@@ -19,6 +19,7 @@ from sqlalchemy import ARRAY, bindparam, delete, func, literal, select, text, up
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
 from server.domain.errors import InvalidInput, NotFound
@@ -37,7 +38,17 @@ async def _find_flow(
     session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None
 ) -> tuple[Flow, FlowGroup]:
     """The flow to run and its group, in one query: by id, or a version group's newest active flow."""
-    query = select(Flow, FlowGroup).join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
+    # Only what run creation reads: the flow's stored serialized form can be megabytes of JSON.
+    query = (
+        select(Flow, FlowGroup)
+        .join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
+        .options(
+            load_only(Flow.id, Flow.tenant_id, Flow.archived, Flow.parameters, Flow.run_config,
+                      Flow.environment, Flow.flow_group_id, raiseload=True),
+            load_only(FlowGroup.id, FlowGroup.labels, FlowGroup.run_config, FlowGroup.default_parameters,
+                      raiseload=True),
+        )
+    )
     if flow_id is not None:
         found = (await session.execute(query.where(Flow.id == flow_id))).first()
         if found is None:
@@ -142,14 +153,15 @@ async def insert_runs(session: AsyncSession, runs: list[NewRun]) -> list[uuid.UU
     inserted: list[uuid.UUID] = []
     for start in range(0, len(runs), INSERT_BATCH):
         chunk = runs[start : start + INSERT_BATCH]
+        connection = await session.connection()
         inserted += (
-            await session.scalars(
-                insert(FlowRun)
+            await connection.execute(
+                insert(FlowRun.__table__)
                 .values([run.row() for run in chunk])
                 .on_conflict_do_nothing(constraint="ix_flow_run_idempotency_key_unique")
-                .returning(FlowRun.id)
+                .returning(FlowRun.__table__.c.id)
             )
-        ).all()
+        ).scalars().all()
     if inserted:
         await _create_history_and_task_runs(session, inserted)
     return inserted

@@ -129,8 +129,9 @@ async def set_flow_run_state(
     version: int | None = None,
     agent_id: uuid.UUID | None = None,
 ) -> StateChange:
+    connection = await session.connection()
     row = (
-        await session.execute(
+        await connection.execute(
             select(FlowRun.version, FlowRun.state, FlowRun.tenant_id, FlowGroup.settings)
             .join(Flow, Flow.id == FlowRun.flow_id)
             .join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
@@ -169,8 +170,9 @@ async def _cancel_unfinished_task_runs(session: AsyncSession, flow_run_id: uuid.
 async def set_task_run_state(
     session: AsyncSession, task_run_id: uuid.UUID, state: State, *, version: int | None = None
 ) -> StateChange:
+    connection = await session.connection()
     row = (
-        await session.execute(
+        await connection.execute(
             select(
                 TaskRun.version,
                 TaskRun.state,
