@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Flow, FlowGroup
@@ -22,8 +22,21 @@ VERSION_LOCK_ON = {"version_locking_enabled": True}
 VERSION_LOCK_OFF = {"version_locking_enabled": False}
 
 
+# What a new flow group starts with.
+DEFAULTS = {"heartbeat_enabled": True, "lazarus_enabled": True, "version_locking_enabled": False}
+
+
 def version_locking_enabled(settings: dict[str, Any] | None) -> bool:
     return (settings or {}).get("version_locking_enabled", False) is True
+
+
+def heartbeat_enabled_clause() -> ColumnElement[bool]:
+    """SQL: the flow group has not switched heartbeats (and so the zombie killer) off."""
+    return ~FlowGroup.settings.contains({"heartbeat_enabled": False})
+
+
+def lazarus_enabled_clause() -> ColumnElement[bool]:
+    return ~FlowGroup.settings.contains(LAZARUS_OFF)
 
 
 async def update_flow_settings(session: AsyncSession, flow_id: uuid.UUID, patch: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Edge, Flow, FlowGroup, Project, Task
 from server.db.sql import jsonb_merge
-from server.domain import schedules
+from server.domain import flow_settings, schedules
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.lookup import require
 from server.domain.serialized_flow import EdgeSpec, TaskSpec, parse_edges, parse_flow, parse_tasks
@@ -27,12 +27,6 @@ from server.domain.serialized_flow import EdgeSpec, TaskSpec, parse_edges, parse
 # Rows per INSERT statement when registering tasks and edges (keeps statements under
 # asyncpg's 32k bind-parameter limit).
 INSERT_BATCH = 1000
-
-DEFAULT_FLOW_GROUP_SETTINGS = {
-    "heartbeat_enabled": True,
-    "lazarus_enabled": True,
-    "version_locking_enabled": False,
-}
 
 
 async def _advisory_lock(session: AsyncSession, key: str) -> None:
@@ -81,7 +75,7 @@ async def _flow_group_for_registration(
         group = FlowGroup(
             tenant_id=tenant_id,
             name=version_group_id,
-            settings={**DEFAULT_FLOW_GROUP_SETTINGS, "idempotency_key": idempotency_key},
+            settings={**flow_settings.DEFAULTS, "idempotency_key": idempotency_key},
             default_parameters={},
         )
         session.add(group)

@@ -7,14 +7,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import FlowRun, Log, TaskRun
 from server.domain.errors import NotFound
-
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
 
 @dataclass(frozen=True)
 class LogRecord:
@@ -58,3 +55,22 @@ async def write_logs(session: AsyncSession, records: list[LogRecord]) -> int:
     ]
     await session.execute(insert(Log), rows)
     return len(rows)
+
+
+async def write_service_log(
+    session: AsyncSession,
+    *,
+    name: str,
+    level: str,
+    message: str,
+    flow_run_id: uuid.UUID,
+    tenant_id: uuid.UUID | None,
+    task_run_id: uuid.UUID | None = None,
+) -> None:
+    """A log line from a server service, shown with the run's own logs."""
+    await session.execute(
+        insert(Log).values(
+            tenant_id=tenant_id, flow_run_id=flow_run_id, task_run_id=task_run_id,
+            name=name, level=level, message=message, timestamp=func.now(),
+        )
+    )

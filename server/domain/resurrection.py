@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import Flow, FlowGroup, FlowRun, TaskRun
 from server.domain.run_states import set_flow_run_state
 from server.domain.states import RUNNING_STATES, SCHEDULED_STATES, make_state
-from server.domain.zombies import Outcome, heartbeat_enabled_clause, write_service_log
+from server.domain.flow_settings import heartbeat_enabled_clause, lazarus_enabled_clause
+from server.domain.logs import write_service_log
+from server.domain.zombies import Outcome
 
 LOGGER = "headwater.Lazarus.FlowRun"
 # Task runs in these states mean the run is still being worked on (or will be).
@@ -43,7 +45,7 @@ async def resurrect_stuck_runs(
                 FlowRun.heartbeat <= cutoff,
                 ~busy_task,
                 heartbeat_enabled_clause(),
-                ~FlowGroup.settings.contains({"lazarus_enabled": False}),
+                lazarus_enabled_clause(),
             )
             .order_by(FlowRun.updated)
             .limit(limit)

@@ -66,19 +66,6 @@ def is_running(name: str | None) -> bool:
     return name in RUNNING_STATES
 
 
-def is_scheduled(name: str | None) -> bool:
-    return name in SCHEDULED_STATES
-
-
-def state_hierarchy() -> dict[str, list[str]]:
-    """For every state, itself and all its descendants (the `reference_data` query's shape)."""
-    hierarchy: dict[str, list[str]] = {name: [] for name in sorted(STATE_NAMES)}
-    for name in sorted(STATE_NAMES):
-        for ancestor in ancestors(name):
-            hierarchy[ancestor].append(name)
-    return hierarchy
-
-
 @dataclass(frozen=True)
 class State:
     """A parsed state: what the server stores besides the serialized dict itself."""

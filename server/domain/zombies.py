@@ -17,10 +17,12 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup, FlowRun, Log, Task, TaskRun, TaskRunState
+from server.db.models import Flow, FlowGroup, FlowRun, Task, TaskRun, TaskRunState
+from server.domain.flow_settings import heartbeat_enabled_clause
+from server.domain.logs import write_service_log
 from server.domain.run_states import set_flow_run_state, set_task_run_state
 from server.domain.states import make_state
 
@@ -28,32 +30,10 @@ TASK_LOGGER = "headwater.ZombieKiller.TaskRun"
 FLOW_LOGGER = "headwater.ZombieKiller.FlowRun"
 
 
-def heartbeat_enabled_clause():  # noqa: ANN201 - a SQL expression
-    return ~FlowGroup.settings.contains({"heartbeat_enabled": False})
-
-
 @dataclass(frozen=True)
 class Outcome:
     run_id: uuid.UUID
     state: str
-
-
-async def write_service_log(
-    session: AsyncSession,
-    *,
-    name: str,
-    level: str,
-    message: str,
-    flow_run_id: uuid.UUID,
-    tenant_id: uuid.UUID | None,
-    task_run_id: uuid.UUID | None = None,
-) -> None:
-    await session.execute(
-        insert(Log).values(
-            tenant_id=tenant_id, flow_run_id=flow_run_id, task_run_id=task_run_id,
-            name=name, level=level, message=message, timestamp=func.now(),
-        )
-    )
 
 
 async def reap_zombie_task_runs(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Optional
 
 import strawberry
@@ -49,7 +48,3 @@ def state_change_payload(name: str) -> type:
 
 def ok() -> SuccessPayload:
     return SuccessPayload(success=True)
-
-
-def with_id(payload: type, value: uuid.UUID | None):  # noqa: ANN201 - a payload instance
-    return payload(id=value)
