@@ -130,7 +130,8 @@ async def test_deactivate_and_archive_remove_future_auto_runs(app, db, gql, regi
 
     await gql.mutate("archive_flow", {"flow_id": flow_id}, "success")
     assert [str(r["auto_scheduled"]) for r in await runs_of(db, flow_id)] == ["False"]
-    assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE id = :id"), {"id": adhoc}) == 1
+    adhoc_state = (await db.execute(text("SELECT state, state_message FROM flow_run WHERE id = :id"), {"id": adhoc})).one()
+    assert tuple(adhoc_state) == ("Cancelled", f"Flow {flow_id} was archived."), "a waiting ad-hoc run is cancelled"
     assert await scheduler(app).run_once() == 0, "archived flows are not scheduled"
 
 

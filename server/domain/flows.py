@@ -17,11 +17,13 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Edge, Flow, FlowGroup, Project, Task
+from server.db.models import Edge, Flow, FlowGroup, FlowRun, Project, Task
 from server.db.sql import jsonb_merge
 from server.domain import flow_settings, schedules
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.lookup import require
+from server.domain.run_states import set_flow_run_state
+from server.domain.states import make_state
 from server.domain.serialized_flow import EdgeSpec, TaskSpec, parse_edges, parse_flow, parse_tasks
 
 # Rows per INSERT statement when registering tasks and edges (keeps statements under
@@ -286,11 +288,20 @@ async def register_edges(session: AsyncSession, flow_id: uuid.UUID, serialized_e
 
 
 async def archive_flow(session: AsyncSession, flow_id: uuid.UUID) -> None:
-    """Archive a flow: it keeps its history but gets no new runs; its future auto-scheduled
-    runs are removed. Archiving an archived flow is a no-op."""
+    """Archive a flow: it keeps its history but gets no new runs. Its future auto-scheduled runs
+    are removed and its ad-hoc runs still waiting to start are cancelled, so no agent starts an
+    archived flow. Archiving an archived flow changes nothing."""
     await require(session, Flow, flow_id)
     await session.execute(update(Flow).where(Flow.id == flow_id, Flow.archived.is_(False)).values(archived=True))
     await schedules.remove_future_runs(session, [flow_id])
+    waiting = await session.scalars(
+        select(FlowRun.id).where(
+            FlowRun.flow_id == flow_id, FlowRun.state == "Scheduled", FlowRun.auto_scheduled.is_(False)
+        )
+    )
+    cancelled = make_state("Cancelled", f"Flow {flow_id} was archived.")
+    for run_id in waiting.all():
+        await set_flow_run_state(session, run_id, cancelled)
 
 
 async def unarchive_flow(session: AsyncSession, flow_id: uuid.UUID) -> None:
