@@ -38,7 +38,8 @@ async def seed(gql, db, tenant_id) -> dict:
     project = (await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "replicas"}))["id"]
     scheduled = []
     for i in range(12):
-        flow = f.flow(f"scheduled-{i}", schedule=f.interval_schedule(60 * (i + 1)))
+        # Weekly and longer: no scheduled time comes due while the test runs.
+        flow = f.flow(f"scheduled-{i}", schedule=f.interval_schedule(7 * 86400 * (i + 1)))
         scheduled.append((await gql.mutate("create_flow", {"project_id": project, "serialized_flow": flow,
                                                             "set_schedule_active": False}))["id"])
     plain = f.flow("plain", tasks=[f.task("work-1")], edges=[])

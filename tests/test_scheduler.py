@@ -136,7 +136,7 @@ async def test_deactivate_and_archive_remove_future_auto_runs(app, db, gql, regi
 
 
 async def test_set_schedule_active_schedules_immediately(gql, db, register):
-    flow_id = await register("now", f.interval_schedule(60), activate_in_db=False, db=db)
+    flow_id = await register("now", f.interval_schedule(86400), activate_in_db=False, db=db)
     assert await runs_of(db, flow_id) == []
     await gql.mutate("set_schedule_active", {"flow_id": flow_id}, "success")
     runs = await runs_of(db, flow_id)
