@@ -80,3 +80,20 @@ async def test_console_introspection_query_works(gql):
     schema = (await gql(query))["__schema"]
     assert "flow_run" in {f["name"] for f in schema["queryType"]["fields"]}
     assert "create_flow_run" in {f["name"] for f in schema["mutationType"]["fields"]}
+
+
+async def test_api_key_is_required_when_configured(settings):
+    import httpx
+
+    from server.app import create_app
+
+    guarded = create_app(settings.replace(api_key="s3cret"))
+    async with guarded.router.lifespan_context(guarded):
+        transport = httpx.ASGITransport(app=guarded)
+        async with httpx.AsyncClient(transport=transport, base_url="http://headwater.test") as http:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+                body = (await http.post("/", json={"query": "{ hello }"}, headers=headers)).json()
+                assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            ok = await http.post("/", json={"query": "{ hello }"}, headers={"Authorization": "Bearer s3cret"})
+            assert ok.json() == {"data": {"hello": "👋"}}
+            assert (await http.get("/health")).status_code == 200, "probes need no key"

@@ -7,6 +7,7 @@ errors as HTTP 200 (a 5xx makes the client resend mutations), and no stack trace
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from typing import Any
@@ -37,6 +38,12 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise RequestTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def authorized(header: str | None, api_key: str) -> bool:
+    """`Authorization: Bearer <key>`, compared in constant time."""
+    scheme, _, token = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), api_key.encode())
 
 
 def parse_payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -93,7 +100,8 @@ class GraphQLEndpoint:
             query, variables, operation_name = parse_payload(body)
         except ValueError as exc:
             return JSONResponse(request_error(str(exc)))
-        if settings.api_key and request.headers.get("authorization") != f"Bearer {settings.api_key}":
+        if settings.api_key and not authorized(request.headers.get("authorization"), settings.api_key):
+            # The Prefect client recognises UNAUTHENTICATED and raises its AuthorizationError.
             return JSONResponse(request_error("Unauthenticated: a valid API key is required.", "UNAUTHENTICATED"))
 
         context = Context(
