@@ -665,3 +665,17 @@ async def test_replay_captured_client_reads(gql, wire_world):
     assert run["task_runs"][0]["task"]["slug"] == "double-1" and run["flow"]["project"]["name"] == "test-proj"
     flows = await gql(next(q for q in queries if "distinct_on: name, limit: 10" in q))
     assert [f["name"] for f in flows["flow"]] == ["cli-flow", "wire-flow"]
+
+
+async def test_order_by_object_in_a_variable_keeps_the_clients_key_order(gql, tenant_id):
+    """The executor hands variables over in schema order; the request's own JSON order wins."""
+    project = (await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "order-vars"}))["id"]
+    from tests import factories as f
+
+    for name in ("b", "a", "b", "a"):
+        await gql.mutate("create_flow", {"project_id": project, "serialized_flow": f.flow(name)})
+    query = "query($order: [flow_order_by!]) { flow(order_by: $order) { name version } }"
+    by_version = await gql(query, {"order": {"version": "desc", "name": "asc"}})
+    assert [(r["name"], r["version"]) for r in by_version["flow"]] == [("a", 2), ("b", 2), ("a", 1), ("b", 1)]
+    by_name = await gql(query, {"order": {"name": "asc", "version": "desc"}})
+    assert [(r["name"], r["version"]) for r in by_name["flow"]] == [("a", 2), ("a", 1), ("b", 2), ("b", 1)]

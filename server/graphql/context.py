@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +19,8 @@ class Context:
     settings: Settings
     # Request headers, lower-cased names (the Prefect client sends X-PREFECT-* headers).
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The variables as sent: JSON key order kept (the read layer honours it in `order_by`).
+    raw_variables: Mapping[str, Any] = field(default_factory=dict)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -108,6 +108,7 @@ class GraphQLEndpoint:
             sessions=state.sessions,
             settings=settings,
             headers={k.lower(): v for k, v in request.headers.items()},
+            raw_variables=variables or {},
         )
         result = await self.schema.execute(
             query, variable_values=variables, context_value=context, operation_name=operation_name

@@ -14,6 +14,7 @@ import enum
 from typing import Any, Sequence
 
 from graphql import (
+    VariableNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLIncludeDirective,
@@ -67,6 +68,18 @@ def _tokens(value: Any) -> Any:
     return value
 
 
+def _in_order_of(value: Any, raw: Any) -> Any:
+    """`value` (coerced, keys in schema order) with its keys in the order of the client's `raw` JSON."""
+    if isinstance(value, list):
+        if isinstance(raw, list) and len(raw) == len(value):
+            return [_in_order_of(v, r) for v, r in zip(value, raw)]
+        return [_in_order_of(value[0], raw)] if len(value) == 1 and isinstance(raw, dict) else value
+    if not (isinstance(value, dict) and isinstance(raw, dict)):
+        return value
+    ordered = {key: _in_order_of(value[key], raw[key]) for key in raw if key in value}
+    return ordered | {k: v for k, v in value.items() if k not in ordered}
+
+
 class SelectionReader:
     """Turns the AST under a root field into plans, resolving fragments, directives and variables."""
 
@@ -74,6 +87,8 @@ class SelectionReader:
         self.schema = info.schema
         self.fragments = info.fragments
         self.variables = _variable_values(info.variable_values)
+        # The request's variables as the client sent them (JSON key order kept), when known.
+        self.raw_variables = getattr(info.context, "raw_variables", None) or {}
 
     # -- AST walking -------------------------------------------------------------------------
 
@@ -127,15 +142,17 @@ class SelectionReader:
             values[name] = _tokens(values[name])
         if values.get("order_by") is not None:
             written = next(a.value for a in node.arguments if a.name.value == "order_by")
-            values["order_by"] = self._written_order(values["order_by"], written)
+            if isinstance(written, VariableNode):
+                values["order_by"] = _in_order_of(values["order_by"], self.raw_variables.get(written.name.value))
+            else:
+                values["order_by"] = self._written_order(values["order_by"], written)
         return values
 
     def _written_order(self, value: Any, node: ValueNode) -> Any:
         """`value` with every object's keys in the order they appear in the literal `node`.
 
-        An object passed as a variable arrives in schema order (alphabetical): the client's
-        JSON key order is not kept by the executor. Clients that sort on several keys through a
-        variable say so with a list (`[{version: desc}, {name: asc}]`), as Hasura recommends.
+        (An object passed as a variable takes its order from the request's raw JSON instead,
+        see `_in_order_of`: the executor itself returns it in schema order.)
         """
         if isinstance(value, list):
             if isinstance(node, ListValueNode) and len(node.values) == len(value):
