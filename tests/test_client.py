@@ -66,7 +66,7 @@ def test_register_run_and_read(hw):
     assert hw.set_schedule_inactive(plain) is True
     hw.set_flow_group_default_parameters(found["flow_group_id"], {"n": 7})
     hw.set_flow_group_labels(found["flow_group_id"], ["team"])
-    assert hw.set_schedule_active(plain) is False, "no schedule to activate"
+    assert hw.set_schedule_active(plain) is True
 
     run_id = hw.create_flow_run(plain, parameters={"m": 1}, run_name="first", scheduled_start_time="2030-01-01T00:00:00")
     run = hw.get_flow_run(run_id)

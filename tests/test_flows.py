@@ -148,9 +148,15 @@ async def test_archive_unarchive_delete_and_move(gql, db, project_id, tenant_id)
 
 
 async def test_schedule_activation(gql, db, project_id):
-    no_schedule = await register(gql, project_id, f.flow("plain"))
+    no_schedule = await register(gql, project_id, f.flow("plain"), set_schedule_active=False)
     result = await gql.mutate("set_schedule_active", {"flow_id": no_schedule}, "success error")
-    assert result == {"success": False, "error": "The flow has no schedule."}
+    assert result == {"success": True, "error": None}, "on before a schedule exists: runs come with one"
+    assert await db.scalar(text("SELECT is_schedule_active FROM flow WHERE id = :id"), {"id": no_schedule})
+    group_id = await db.scalar(text("SELECT flow_group_id FROM flow WHERE id = :id"), {"id": no_schedule})
+    await gql.mutate("set_flow_group_schedule", {"flow_group_id": str(group_id), "interval_clocks": [{"interval": 3600}]},
+                     "success")
+    assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE flow_id = :id AND auto_scheduled"),
+                           {"id": no_schedule}) == 10
 
     scheduled = await register(gql, project_id, f.flow("hourly", schedule=f.interval_schedule()))
     assert await db.scalar(text("SELECT is_schedule_active FROM flow WHERE id = :id"), {"id": scheduled})

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Flow, FlowGroup
-from server.domain import schedules
+from server.domain import scheduling, schedules
 from server.domain.errors import InvalidInput
 from server.domain.flows import delete_flow
 from server.domain.lookup import require
@@ -99,9 +99,13 @@ async def _flow_ids(session: AsyncSession, flow_group_id: uuid.UUID) -> list[uui
 
 
 async def set_schedule(session: AsyncSession, flow_group_id: uuid.UUID, schedule: dict[str, Any] | None) -> None:
-    """Replace (or with None, remove) the group's schedule; runs the old one created are removed."""
+    """Replace (or with None, remove) the group's schedule. Runs the old one created are removed;
+    active versions get the new schedule's runs at once."""
     await _set(session, flow_group_id, schedule=schedule)
-    await schedules.remove_future_runs(session, await _flow_ids(session, flow_group_id))
+    flow_ids = await _flow_ids(session, flow_group_id)
+    await schedules.remove_future_runs(session, flow_ids)
+    for flow_id in flow_ids:
+        await scheduling.schedule_flow(session, flow_id)
 
 
 async def delete_group(session: AsyncSession, flow_group_id: uuid.UUID) -> None:

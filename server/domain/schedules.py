@@ -27,14 +27,17 @@ async def activate(
 ) -> str | None:
     """Turn the flow's schedule on and create its next runs. Returns None when active, else why not.
 
-    A flow whose required parameters have no values raises InvalidInput, unless
-    `raise_on_required_parameters` is False (registration), when it just stays inactive.
+    A flow with no schedule yet is switched on too: runs appear as soon as its group gets one
+    (Prefect Server silently ignored this order of steps). A flow whose required parameters have
+    no values raises InvalidInput, unless `raise_on_required_parameters` is False
+    (registration), when it just stays inactive.
     """
     flow = await require(session, Flow, flow_id, for_update=True)
     group = await session.get(FlowGroup, flow.flow_group_id)
     schedule = effective_schedule(flow, group)
     if schedule is None:
-        return "The flow has no schedule."
+        await session.execute(update(Flow).where(Flow.id == flow_id).values(is_schedule_active=True))
+        return None
     missing = unschedulable_parameters(flow, group, schedule)
     if missing:
         if raise_on_required_parameters:
