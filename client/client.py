@@ -1,8 +1,9 @@
 """`Client` (sync) and `AsyncClient` for a headwater server, on httpx.
 
-Each operation is written once, as a generator of steps: it yields a `Request` (a GraphQL
-document and its variables) or a `Sleep`, receives the result, and returns the value. The sync
-and async clients differ only in how they drive those steps, so their methods cannot drift.
+Each operation is written once, as a typed generator of steps decorated with `@operation`: it
+yields a `Request` (a GraphQL document and its variables) or a `Sleep`, receives the result,
+and returns the value. The sync and async clients differ only in how they drive those steps
+(`_drive`), so their methods cannot drift.
 
 Connection failures are retried with backoff. A request that may have reached the server is
 retried only when repeating it is harmless: reads, and mutations that carry an idempotency key
@@ -15,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import gzip
 import json
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterable
+from typing import Any, Callable, Concatenate, Generator, ParamSpec
 
 import httpx
 
@@ -51,6 +53,21 @@ class Sleep:
 
 
 Steps = Generator["Request | Sleep", Any, Any]
+
+
+P = ParamSpec("P")
+
+
+def operation(steps: Callable[Concatenate[Any, P], Steps]) -> Callable[Concatenate[Any, P], Any]:
+    """A public method from a generator of steps: `Client` runs them and returns the value,
+    `AsyncClient` returns an awaitable. The generator stays reachable as `.steps` for reuse."""
+
+    @functools.wraps(steps)
+    def method(self: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return self._drive(steps(self, *args, **kwargs))
+
+    method.steps = steps  # type: ignore[attr-defined]
+    return method
 
 
 def _input(name: str, values: dict[str, Any], select: str = "id", idempotent: bool = False) -> Request:
@@ -99,16 +116,22 @@ class Operations:
             self._tenant_id = rows[0]["id"]
         return self._tenant_id
 
-    def _hello(self) -> Steps:
+    @operation
+    def hello(self) -> Steps:
+        """The server's liveness answer."""
         return (yield Request(doc.HELLO, idempotent=True, extract=lambda d: d["hello"]))
 
     # --- projects ------------------------------------------------------------------------
-    def _create_project(self, name: str, description: str | None = None) -> Steps:
+    @operation
+    def create_project(self, name: str, description: str | None = None) -> Steps:
+        """Create a project in the default tenant; returns its id (Conflict if the name is taken)."""
         tenant_id = yield from self._tenant()
         values = {"tenant_id": tenant_id, "name": name, "description": description}
         return (yield _input("create_project", values))
 
-    def _list_projects(self, name: str | None = None) -> Steps:
+    @operation
+    def list_projects(self, name: str | None = None) -> Steps:
+        """Projects (all, or the one with this name), with their active flow counts."""
         where = {"name": {"_eq": name}} if name else {}
         return (yield Request(doc.PROJECTS, {"where": where}, idempotent=True, extract=lambda d: d["project"]))
 
@@ -117,23 +140,30 @@ class Operations:
         try:
             return str(uuid.UUID(project))
         except ValueError:
-            rows = yield from self._list_projects(project)
+            rows = yield from self.list_projects.steps(self, project)
         if not rows:
             raise NotFound(f"Project {project!r} not found.")
         return rows[0]["id"]
 
-    def _delete_project(self, project: str) -> Steps:
+    @operation
+    def delete_project(self, project: str) -> Steps:
+        """Delete a project (by name or id) with its flows and runs."""
         project_id = yield from self._project_id(project)
         return (yield _input("delete_project", {"project_id": project_id}, "success"))
 
-    def _set_project_name(self, project_id: str, name: str) -> Steps:
+    @operation
+    def set_project_name(self, project_id: str, name: str) -> Steps:
+        """Rename a project; returns its id."""
         return (yield _input("set_project_name", {"project_id": project_id, "name": name}))
 
-    def _set_project_description(self, project_id: str, description: str | None) -> Steps:
+    @operation
+    def set_project_description(self, project_id: str, description: str | None) -> Steps:
+        """Set (or with None, clear) a project's description."""
         return (yield _input("set_project_description", {"project_id": project_id, "description": description}))
 
     # --- flows ---------------------------------------------------------------------------
-    def _register_flow(
+    @operation
+    def register_flow(
         self,
         flow: Any,
         project: str,
@@ -144,6 +174,7 @@ class Operations:
         version_group_id: str | None = None,
         description: str | None = None,
     ) -> Steps:
+        """Register a serialized flow dict or a Prefect `Flow` in a project (name or id); returns the flow id."""
         serialized = _serialize_flow(flow)
         project_id = yield from self._project_id(project)
         values = {
@@ -158,12 +189,16 @@ class Operations:
         # With a key, registering twice returns the same flow: safe to resend.
         return (yield _input(name, values, idempotent=idempotency_key is not None))
 
-    def _get_flow(self, flow_id: str) -> Steps:
+    @operation
+    def get_flow(self, flow_id: str) -> Steps:
+        """One flow version by id, with its project and flow group (None if unknown)."""
         return (yield Request(doc.FLOW, {"id": flow_id}, idempotent=True, extract=lambda d: d["flow_by_pk"]))
 
-    def _list_flows(
+    @operation
+    def list_flows(
         self, project: str | None = None, name: str | None = None, all_versions: bool = False, limit: int = 100
     ) -> Steps:
+        """Flows, active versions only unless `all_versions`; optionally one project or one name."""
         where: dict[str, Any] = {}
         if not all_versions:
             where["archived"] = {"_eq": False}
@@ -173,9 +208,10 @@ class Operations:
             where["project"] = {"name": {"_eq": project}}
         return (yield Request(doc.FLOWS, {"where": where, "limit": limit}, idempotent=True, extract=lambda d: d["flow"]))
 
-    def _find_flow(self, name: str, project: str | None = None) -> Steps:
+    @operation
+    def find_flow(self, name: str, project: str | None = None) -> Steps:
         """The active version of the flow with this name (in this project)."""
-        flows = yield from self._list_flows(project=project, name=name)
+        flows = yield from self.list_flows.steps(self, project=project, name=name)
         if not flows:
             where = f" in project {project!r}" if project else ""
             raise NotFound(f"No active flow named {name!r}{where}.")
@@ -186,23 +222,80 @@ class Operations:
     def _flow_mutation(self, name: str, flow_id: str) -> Steps:
         return (yield _input(name, {"flow_id": flow_id}, "success", idempotent=True))
 
-    def _set_schedule_active(self, flow_id: str) -> Steps:
+    @operation
+    def archive_flow(self, flow_id: str) -> Steps:
+        """Archive a flow: it keeps its history and gets no new runs."""
+        return (yield from self._flow_mutation("archive_flow", flow_id))
+
+    @operation
+    def unarchive_flow(self, flow_id: str) -> Steps:
+        """Make an archived version the active one again."""
+        return (yield from self._flow_mutation("unarchive_flow", flow_id))
+
+    @operation
+    def delete_flow(self, flow_id: str) -> Steps:
+        """Delete a flow version with its runs."""
+        return (yield from self._flow_mutation("delete_flow", flow_id))
+
+    @operation
+    def set_schedule_inactive(self, flow_id: str) -> Steps:
+        """Turn the flow's schedule off; its future auto-scheduled runs are removed."""
+        return (yield from self._flow_mutation("set_schedule_inactive", flow_id))
+
+    @operation
+    def enable_flow_heartbeat(self, flow_id: str) -> Steps:
+        """Heartbeats (and the zombie killer) on for every version of the flow."""
+        return (yield from self._flow_mutation("enable_flow_heartbeat", flow_id))
+
+    @operation
+    def disable_flow_heartbeat(self, flow_id: str) -> Steps:
+        """Heartbeats (and the zombie killer) off for every version of the flow."""
+        return (yield from self._flow_mutation("disable_flow_heartbeat", flow_id))
+
+    @operation
+    def enable_flow_lazarus_process(self, flow_id: str) -> Steps:
+        """Lazarus on for every version of the flow."""
+        return (yield from self._flow_mutation("enable_flow_lazarus_process", flow_id))
+
+    @operation
+    def disable_flow_lazarus_process(self, flow_id: str) -> Steps:
+        """Lazarus off for every version of the flow."""
+        return (yield from self._flow_mutation("disable_flow_lazarus_process", flow_id))
+
+    @operation
+    def enable_flow_version_lock(self, flow_id: str) -> Steps:
+        """Version locking on: state changes compare-and-set, runs enter Running once."""
+        return (yield from self._flow_mutation("enable_flow_version_lock", flow_id))
+
+    @operation
+    def disable_flow_version_lock(self, flow_id: str) -> Steps:
+        """Version locking off."""
+        return (yield from self._flow_mutation("disable_flow_version_lock", flow_id))
+
+    @operation
+    def set_schedule_active(self, flow_id: str) -> Steps:
+        """Turn the flow's schedule on (runs are created at once); returns whether it is on."""
         result = yield Request(
             doc.SET_SCHEDULE_ACTIVE, {"input": {"flow_id": flow_id}}, idempotent=True,
             extract=lambda d: d["set_schedule_active"],
         )
         return bool(result and result["success"])
 
-    def _set_flow_group_default_parameters(self, flow_group_id: str, parameters: dict[str, Any]) -> Steps:
+    @operation
+    def set_flow_group_default_parameters(self, flow_group_id: str, parameters: dict[str, Any]) -> Steps:
+        """Replace the default parameters of every version of a flow."""
         values = {"flow_group_id": flow_group_id, "parameters": parameters}
         return (yield _input("set_flow_group_default_parameters", values, "success", idempotent=True))
 
-    def _set_flow_group_labels(self, flow_group_id: str, labels: list[str] | None) -> Steps:
+    @operation
+    def set_flow_group_labels(self, flow_group_id: str, labels: list[str] | None) -> Steps:
+        """Set the labels new runs get (None: fall back to the run config's)."""
         values = {"flow_group_id": flow_group_id, "labels": labels}
         return (yield _input("set_flow_group_labels", values, "success", idempotent=True))
 
     # --- flow runs -----------------------------------------------------------------------
-    def _create_flow_run(
+    @operation
+    def create_flow_run(
         self,
         flow_id: str | None = None,
         *,
@@ -215,6 +308,7 @@ class Operations:
         run_name: str | None = None,
         idempotency_key: str | None = None,
     ) -> Steps:
+        """Create a run of a flow (or of a version group's active flow); returns the run id."""
         values: dict[str, Any] = {
             "flow_id": flow_id,
             "version_group_id": version_group_id,
@@ -229,12 +323,16 @@ class Operations:
         }
         return (yield _input("create_flow_run", {k: v for k, v in values.items() if v is not None}, idempotent=True))
 
-    def _get_flow_run(self, flow_run_id: str) -> Steps:
+    @operation
+    def get_flow_run(self, flow_run_id: str) -> Steps:
+        """One run with its state, parameters, labels and times (None if unknown)."""
         return (yield Request(doc.FLOW_RUN, {"id": flow_run_id}, idempotent=True, extract=lambda d: d["flow_run_by_pk"]))
 
-    def _list_flow_runs(
+    @operation
+    def list_flow_runs(
         self, flow_id: str | None = None, state: str | None = None, flow_name: str | None = None, limit: int = 20
     ) -> Steps:
+        """Recent runs, newest scheduled first; optionally of one flow, state or flow name."""
         where: dict[str, Any] = {}
         if flow_id:
             where["flow_id"] = {"_eq": flow_id}
@@ -246,27 +344,40 @@ class Operations:
             yield Request(doc.FLOW_RUNS, {"where": where, "limit": limit}, idempotent=True, extract=lambda d: d["flow_run"])
         )
 
-    def _get_flow_run_states(self, flow_run_id: str) -> Steps:
+    @operation
+    def get_flow_run_states(self, flow_run_id: str) -> Steps:
+        """A run's state history, oldest first."""
         return (
             yield Request(doc.FLOW_RUN_STATES, {"id": flow_run_id}, idempotent=True, extract=lambda d: d["flow_run_state"])
         )
 
-    def _get_task_runs(self, flow_run_id: str) -> Steps:
+    @operation
+    def get_task_runs(self, flow_run_id: str) -> Steps:
+        """A run's task runs (mapped children included), by task slug and map index."""
         return (yield Request(doc.TASK_RUNS, {"id": flow_run_id}, idempotent=True, extract=lambda d: d["task_run"]))
 
-    def _get_logs(self, flow_run_id: str, limit: int | None = None) -> Steps:
+    @operation
+    def get_logs(self, flow_run_id: str, limit: int | None = None) -> Steps:
+        """A run's logs, oldest first."""
         return (yield Request(doc.LOGS, {"id": flow_run_id, "limit": limit}, idempotent=True, extract=lambda d: d["log"]))
 
-    def _cancel_flow_run(self, flow_run_id: str) -> Steps:
+    @operation
+    def cancel_flow_run(self, flow_run_id: str) -> Steps:
+        """Cancel a run; returns the state it is now in (Cancelling while its process stops)."""
         return (yield _input("cancel_flow_run", {"flow_run_id": flow_run_id}, "state", idempotent=True))
 
-    def _delete_flow_run(self, flow_run_id: str) -> Steps:
+    @operation
+    def delete_flow_run(self, flow_run_id: str) -> Steps:
+        """Delete a run with its task runs, states and logs."""
         return (yield _input("delete_flow_run", {"flow_run_id": flow_run_id}, "success"))
 
-    def _set_flow_run_name(self, flow_run_id: str, name: str) -> Steps:
+    @operation
+    def set_flow_run_name(self, flow_run_id: str, name: str) -> Steps:
+        """Rename a run."""
         return (yield _input("set_flow_run_name", {"flow_run_id": flow_run_id, "name": name}, "success", idempotent=True))
 
-    def _wait_for_flow_run(
+    @operation
+    def wait_for_flow_run(
         self, flow_run_id: str, timeout: float | None = None, poll_interval: float = 1.0,
         on_change: Callable[[dict[str, Any]], None] | None = None,
     ) -> Steps:
@@ -274,7 +385,7 @@ class Operations:
         deadline = None if timeout is None else time.monotonic() + timeout
         last_state = None
         while True:
-            run = yield from self._get_flow_run(flow_run_id)
+            run = yield from self.get_flow_run.steps(self, flow_run_id)
             if run is None:
                 raise NotFound(f"Flow run {flow_run_id} not found.")
             if run["state"] != last_state:
@@ -286,35 +397,6 @@ class Operations:
             if deadline is not None and time.monotonic() >= deadline:
                 raise RunTimeout(f"Flow run {flow_run_id} is still {run['state']} after {timeout} s.")
             yield Sleep(poll_interval)
-
-
-def _public(name: str, async_: bool) -> Callable:
-    steps_method = getattr(Operations, f"_{name}")
-
-    if async_:
-        async def method(self, *args: Any, **kwargs: Any) -> Any:
-            return await self._drive(steps_method(self, *args, **kwargs))
-    else:
-        def method(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            return self._drive(steps_method(self, *args, **kwargs))
-
-    method.__name__ = name
-    method.__doc__ = steps_method.__doc__
-    return method
-
-
-PUBLIC = (
-    "hello", "create_project", "list_projects", "delete_project", "set_project_name", "set_project_description",
-    "register_flow", "get_flow", "list_flows", "find_flow", "set_schedule_active",
-    "set_flow_group_default_parameters", "set_flow_group_labels",
-    "create_flow_run", "get_flow_run", "list_flow_runs", "get_flow_run_states", "get_task_runs", "get_logs",
-    "cancel_flow_run", "delete_flow_run", "set_flow_run_name", "wait_for_flow_run",
-)
-FLOW_SWITCHES = (
-    "archive_flow", "unarchive_flow", "delete_flow", "set_schedule_inactive",
-    "enable_flow_heartbeat", "disable_flow_heartbeat", "enable_flow_lazarus_process",
-    "disable_flow_lazarus_process", "enable_flow_version_lock", "disable_flow_version_lock",
-)
 
 
 class _Transport:
@@ -450,22 +532,3 @@ class AsyncClient(_Transport, Operations):
                     step = steps.send(await self.execute(step))
         except StopIteration as done:
             return done.value
-
-
-def _install(names: Iterable[str]) -> None:
-    for name in names:
-        setattr(Client, name, _public(name, async_=False))
-        setattr(AsyncClient, name, _public(name, async_=True))
-
-
-def _flow_switch(name: str) -> Callable[[Operations, str], Steps]:
-    def steps(self: Operations, flow_id: str) -> Steps:
-        return (yield from self._flow_mutation(name, flow_id))
-
-    steps.__doc__ = f"`{name}` for one flow (by id)."
-    return steps
-
-
-for _name in FLOW_SWITCHES:
-    setattr(Operations, f"_{_name}", _flow_switch(_name))
-_install(PUBLIC + FLOW_SWITCHES)
