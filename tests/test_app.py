@@ -97,3 +97,22 @@ async def test_api_key_is_required_when_configured(settings):
             ok = await http.post("/", json={"query": "{ hello }"}, headers={"Authorization": "Bearer s3cret"})
             assert ok.json() == {"data": {"hello": "👋"}}
             assert (await http.get("/health")).status_code == 200, "probes need no key"
+
+
+async def test_database_outage_is_a_retryable_503_not_a_500(app, http):
+    from server.db.engine import create_engine, create_sessionmaker
+
+    unreachable = create_engine("postgresql://nobody@127.0.0.1:9/nowhere")
+    working = app.state.sessions
+    app.state.sessions = create_sessionmaker(unreachable)
+    try:
+        response = await http.post("/", json={"query": 'mutation { update_flow_run_heartbeat(input: '
+                                                        '{ flow_run_id: "6b1e5b1a-1d5f-4a8e-9b0b-1e2d3c4b5a69" }) '
+                                                        '{ success } }'})
+        assert response.status_code == 503
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "DATABASE_UNAVAILABLE" and "Retry shortly" in error["message"]
+        assert "Traceback" not in response.text
+    finally:
+        app.state.sessions = working
+        await unreachable.dispose()

@@ -11,13 +11,22 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from server.domain.errors import FOREIGN_KEY_VIOLATION, UNIQUENESS_VIOLATION, DomainError
 
 logger = logging.getLogger("headwater.graphql")
 
 INTERNAL_ERROR = "An internal error occurred; it has been logged on the server."
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+
+
+def _database_unreachable(error: BaseException) -> bool:
+    """The database could not be reached or dropped the connection: nothing was applied."""
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 def _sqlstate(error: DBAPIError) -> str:
@@ -43,6 +52,9 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return error.message, "GRAPHQL_VALIDATION_FAILED", False
     if isinstance(original, DomainError):
         return original.message, original.code, False
+    if _database_unreachable(original):
+        logger.warning("database unavailable: %s", original)
+        return "The database is unavailable; nothing was changed. Retry shortly.", DATABASE_UNAVAILABLE, False
     if isinstance(original, IntegrityError):
         return _integrity_message(original), "CONFLICT", False
     if isinstance(original, DBAPIError) and _sqlstate(original).startswith("22"):

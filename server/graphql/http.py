@@ -1,4 +1,5 @@
-"""The GraphQL HTTP endpoint: POST a query, get `{data, errors}` back, always as HTTP 200.
+"""The GraphQL HTTP endpoint: POST a query, get `{data, errors}` back as HTTP 200 (503 only
+when the database is unreachable, so the request can be retried).
 
 Written directly on Starlette rather than through Strawberry's view because the Prefect 1.x
 client needs things that view refuses: `variables` sent as a JSON-encoded *string*, business
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from server.graphql.context import Context
-from server.graphql.errors import format_error, request_error
+from server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
 
 logger = logging.getLogger("headwater.http")
 
@@ -114,6 +115,11 @@ class GraphQLEndpoint:
             query, variable_values=variables, context_value=context, operation_name=operation_name
         )
         response: dict[str, Any] = {"data": result.data}
+        status = 200
         if result.errors:
             response["errors"] = [format_error(error, operation_name) for error in result.errors]
-        return JSONResponse(response)
+            if any(e["extensions"]["code"] == DATABASE_UNAVAILABLE for e in response["errors"]):
+                # Not the request's fault and nothing was applied: 503 lets load balancers and
+                # the Prefect client (which retries 5xx with backoff) try again.
+                status = 503
+        return JSONResponse(response, status_code=status)
