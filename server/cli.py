@@ -111,12 +111,40 @@ def database(settings: Settings) -> Iterator[Settings]:
         embedded.stop()
 
 
+async def _wait_for_database(url: str, seconds: float) -> None:
+    """Return once the database answers; raise one clear error after `seconds` of trying."""
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from server.db.engine import create_engine
+
+    engine = create_engine(url, pool_size=1)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                async with engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+                return
+            except Exception as exc:  # noqa: BLE001 - reported below as one line
+                if time.monotonic() >= deadline:
+                    where = make_url(url).render_as_string(hide_password=True)
+                    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                    raise RuntimeError(f"cannot connect to the database at {where}: {reason}") from None
+                await asyncio.sleep(1.0)
+    finally:
+        await engine.dispose()
+
+
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
 
     with database(settings) as ready:
+        asyncio.run(_wait_for_database(ready.database_url or "", ready.db_wait_seconds))
         options = dict(
             host=ready.host,
             port=ready.port,

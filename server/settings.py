@@ -70,6 +70,8 @@ class Settings:
     max_payload_bytes: int = 1_000_000
     # The most rows one Hasura-style query may return per list (a `limit` above it is capped).
     max_page_size: int = 10_000
+    # How long `headwater start` waits for an external database to accept connections.
+    db_wait_seconds: float = 15.0
     # Database connections per server process (requests beyond it wait for one).
     db_pool_size: int = 20
 

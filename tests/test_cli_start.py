@@ -63,3 +63,16 @@ def test_start_with_two_workers_on_the_embedded_postgres(tmp_path):
         tenants = {server.query("{ tenant { id } }")["data"]["tenant"][0]["id"] for _ in range(6)}
         assert len(tenants) == 1, "every worker serves the same database"
         assert server.stop() == 0
+
+
+def test_unreachable_database_is_one_clear_line():
+    env = {**__import__("os").environ, "HEADWATER_DB_WAIT_SECONDS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "start", "--port", "4398",
+         "--database-url", "postgresql://app:hunter2@127.0.0.1:9/db"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and lines[-1].startswith("headwater: cannot connect to the database at ")
+    assert "hunter2" not in result.stderr, "the password is never printed"
