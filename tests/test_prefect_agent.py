@@ -171,3 +171,13 @@ async def test_cancel_running_flow(prefect, agent, db):
     await wait_for_state(db, run_id, {"Running"})
     prefect.python(f'from prefect import Client\nClient().cancel_flow_run("{run_id}")')
     assert await wait_for_state(db, run_id, {"Cancelled", "Failed", "Success"}) == "Cancelled"
+
+
+async def test_prefect_run_execute_without_an_agent(prefect, db):
+    register(prefect, "etl", ETL_FLOW)
+    result = prefect.cli("run", "--name", "etl", "--project", "runs", "--execute", timeout=240)
+    assert "Success" in result.stdout, result.stdout + result.stderr
+    state = await db.scalar(text("SELECT state FROM flow_run"))
+    assert state == "Success"
+    labels = await db.scalar(text("SELECT labels FROM flow_run"))
+    assert any(label.startswith("agentless-run-") for label in labels), "no agent may pick it up"
