@@ -181,3 +181,34 @@ async def test_prefect_run_execute_without_an_agent(prefect, db):
     assert state == "Success"
     labels = await db.scalar(text("SELECT labels FROM flow_run"))
     assert any(label.startswith("agentless-run-") for label in labels), "no agent may pick it up"
+
+
+CACHED_FLOW = """
+import datetime
+from prefect import Flow, task
+
+@task(cache_for=datetime.timedelta(minutes=5))
+def expensive():
+    return 42
+
+with Flow("cached") as flow:
+    expensive()
+"""
+
+
+async def test_cache_for_reuses_the_cached_state(prefect, db):
+    register(prefect, "cached", CACHED_FLOW)
+    for _ in range(2):
+        prefect.cli("run", "--name", "cached", "--project", "runs", "--execute", timeout=240)
+    rows = (await db.execute(text(
+        "SELECT fr.state, tr.state FROM flow_run fr JOIN task_run tr ON tr.flow_run_id = fr.id "
+        "ORDER BY fr.created"))).all()
+    assert [tuple(r) for r in rows] == [("Success", "Cached"), ("Success", "Cached")]
+    histories = []
+    for (flow_run_id,) in (await db.execute(text("SELECT id FROM flow_run ORDER BY created"))).all():
+        states = (await db.execute(text(
+            "SELECT s.state FROM task_run_state s JOIN task_run tr ON tr.id = s.task_run_id "
+            "WHERE tr.flow_run_id = :id ORDER BY s.version"), {"id": flow_run_id})).scalars().all()
+        histories.append(states)
+    assert "Success" in histories[0], "the first run computes the result"
+    assert "Success" not in histories[1], "the second run takes it from the cache instead"
