@@ -22,7 +22,7 @@ from prefect.backend.artifacts import create_markdown_artifact
 def numbers(n):
     return list(range(n))
 
-@task
+@task(task_run_name="double-{x}")
 def double(x):
     return 2 * x
 
@@ -123,6 +123,10 @@ async def test_agent_runs_flow_to_success(prefect, agent, db):
         by_slug.setdefault(slug, []).append((map_index, state))
     assert by_slug["double-1"] == [(-1, "Mapped"), (0, "Success"), (1, "Success"), (2, "Success"), (3, "Success")]
     assert by_slug["flaky-1"] == [(-1, "Success")]
+    names = (await db.execute(text(
+        "SELECT tr.name FROM task_run tr JOIN task t ON t.id = tr.task_id "
+        "WHERE t.slug = 'double-1' AND tr.map_index >= 0 ORDER BY tr.map_index"))).scalars().all()
+    assert names == ["double-0", "double-1", "double-2", "double-3"], "task_run_name templates are stored"
     flaky_history = (
         await db.execute(
             text(
