@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     ForeignKey,
     Index,
-    Integer,
     Interval,
     String,
     UniqueConstraint,

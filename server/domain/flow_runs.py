@@ -347,8 +347,12 @@ async def set_flow_run_labels(session: AsyncSession, flow_run_id: uuid.UUID, lab
 
 async def heartbeat(session: AsyncSession, flow_run_id: uuid.UUID) -> bool:
     """Record that the run's process is alive. Returns whether the run exists."""
-    # Sent every 30 s by every running flow: Core on the session's connection, one statement.
-    runs = FlowRun.__table__
+    # Sent every 30 s by every running flow: one prepared statement.
     connection = await session.connection()
-    result = await connection.execute(update(runs).where(runs.c.id == flow_run_id).values(heartbeat=func.now()))
+    result = await connection.execute(HEARTBEAT, {"id": flow_run_id})
     return bool(result.rowcount)
+
+
+HEARTBEAT = text("UPDATE flow_run SET heartbeat = now() WHERE id = :id").bindparams(
+    bindparam("id", type_=PG_UUID(as_uuid=True))
+)

@@ -18,14 +18,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, literal, select, update
+from sqlalchemy import DateTime, TextClause, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Agent, Flow, FlowGroup, FlowRun, FlowRunState, TaskRun, TaskRunState
+from server.db.models import TaskRun
 from server.domain.errors import InvalidInput, NotFound, VersionLockError
 from server.domain.flow_settings import version_locking_enabled
-from server.domain.states import END_TIME_STATES, SCHEDULED_STATES, State, is_finished, is_running
+from server.domain.states import END_TIME_STATES, RUNNING_STATES, SCHEDULED_STATES, State, is_finished, is_running
 
 ALREADY_SUBMITTED = "State update failed: this run has already been submitted."
 
@@ -54,71 +55,103 @@ def _check_version_lock(
         )
 
 
-def _run_values(run_model: Any, state: State, now: ColumnElement) -> dict[str, Any]:
-    """Column updates on the run row for entering `state` at `now`."""
-    values: dict[str, Any] = {
-        "version": run_model.version + 1,
-        "state": state.type,
-        "serialized_state": state.serialized,
-        "state_message": state.message,
-        "state_result": state.result,
-        "state_start_time": state.start_time,
-        "state_timestamp": now,
-    }
-    if state.type == "Running":
-        values["start_time"] = func.coalesce(run_model.start_time, now)
-    if state.type in END_TIME_STATES:
-        values["end_time"] = func.greatest(run_model.end_time, now)
-    if state.is_running or state.type == "Submitted":
-        values["heartbeat"] = now
-    return values
+def _record_statement(runs: str, history: str, fk: str, with_agent: bool) -> TextClause:
+    """Update the run row and append its history row, in one statement.
 
-
-async def record_state(
-    session: AsyncSession,
-    run_model: Any,
-    history_model: Any,
-    fk: str,
-    run_id: uuid.UUID,
-    tenant_id: uuid.UUID | None,
-    state: State,
-    extra: dict[str, Any] | None = None,
-) -> int:
-    """Update the run row and append the history row, in one statement; returns the new version.
-
-    The caller has checked the rules (or is the server itself creating the state). Run as Core
-    on the session's connection: this is the hottest write path and the ORM adds nothing here.
+    Written once as SQL text (the table names are constants, never input): building the
+    equivalent expression per request cost more CPU than the database work itself. One
+    `statement_timestamp()` stamps the run and its history row alike.
     """
-    runs = run_model.__table__
-    history = history_model.__table__
-    now = func.clock_timestamp()
-    changed = (
-        update(runs)
-        .where(runs.c.id == run_id)
-        .values(**_run_values(runs.c, state, now), **(extra or {}))
-        .returning(runs.c.id, runs.c.version, runs.c.state_timestamp)
-        .cte("changed")
+    agent = (
+        ", agent_id = COALESCE((SELECT id FROM agent WHERE id = :agent_id), agent_id)" if with_agent else ""
     )
-    statement = (
-        insert(history)
-        .from_select(
-            [fk, "tenant_id", "timestamp", "state", "message", "result", "start_time", "serialized_state", "version"],
-            select(
-                changed.c.id,
-                literal(tenant_id, history.c.tenant_id.type),
-                changed.c.state_timestamp,
-                literal(state.type),
-                literal(state.message, history.c.message.type),
-                literal(state.result, JSONB),
-                literal(state.start_time, history.c.start_time.type),
-                literal(state.serialized, JSONB),
-                changed.c.version,
-            ),
+    return text(
+        f"""
+        WITH changed AS (
+            UPDATE {runs} SET
+                version = version + 1,
+                state = CAST(:state AS varchar),
+                serialized_state = :serialized,
+                state_message = CAST(:message AS varchar),
+                state_result = :result,
+                state_start_time = :start_time,
+                state_timestamp = statement_timestamp(),
+                start_time = CASE WHEN CAST(:state AS varchar) = 'Running'
+                                  THEN COALESCE(start_time, statement_timestamp()) ELSE start_time END,
+                end_time = CASE WHEN CAST(:state AS varchar) IN :end_states
+                                THEN GREATEST(end_time, statement_timestamp()) ELSE end_time END,
+                heartbeat = CASE WHEN CAST(:state AS varchar) IN :heartbeat_states
+                                 THEN statement_timestamp() ELSE heartbeat END
+                {agent}
+            WHERE id = :id
+            RETURNING id, tenant_id, version, state_timestamp
         )
-        .returning(history.c.version)
+        INSERT INTO {history} ({fk}, tenant_id, timestamp, state, message, result, start_time,
+                               serialized_state, version)
+        SELECT id, tenant_id, state_timestamp, CAST(:state AS varchar), CAST(:message AS varchar), :result, :start_time, :serialized, version
+        FROM changed
+        RETURNING version
+        """
+    ).bindparams(
+        bindparam("id", type_=PG_UUID(as_uuid=True)),
+        bindparam("serialized", type_=JSONB),
+        bindparam("result", type_=JSONB),
+        bindparam("start_time", type_=DateTime(timezone=True)),
+        bindparam("end_states", value=sorted(END_TIME_STATES), expanding=True),
+        bindparam("heartbeat_states", value=sorted(RUNNING_STATES | {"Submitted"}), expanding=True),
+        *([bindparam("agent_id", type_=PG_UUID(as_uuid=True))] if with_agent else []),
     )
+
+
+RECORD_FLOW_RUN_STATE = _record_statement("flow_run", "flow_run_state", "flow_run_id", with_agent=True)
+RECORD_TASK_RUN_STATE = _record_statement("task_run", "task_run_state", "task_run_id", with_agent=False)
+
+LOCK_FLOW_RUN = text(
+    """
+    SELECT fr.version, fr.state, g.settings
+    FROM flow_run fr JOIN flow f ON f.id = fr.flow_id JOIN flow_group g ON g.id = f.flow_group_id
+    WHERE fr.id = :id
+    FOR UPDATE OF fr
+    """
+).bindparams(bindparam("id", type_=PG_UUID(as_uuid=True))).columns(settings=JSONB)
+
+LOCK_TASK_RUN = text(
+    """
+    SELECT tr.version, tr.state, tr.serialized_state, tr.flow_run_id, fr.state AS flow_run_state, g.settings
+    FROM task_run tr JOIN flow_run fr ON fr.id = tr.flow_run_id JOIN flow f ON f.id = fr.flow_id
+         JOIN flow_group g ON g.id = f.flow_group_id
+    WHERE tr.id = :id
+    FOR UPDATE OF tr
+    """
+).bindparams(bindparam("id", type_=PG_UUID(as_uuid=True))).columns(settings=JSONB, serialized_state=JSONB)
+
+
+async def _record(session: AsyncSession, statement: TextClause, run_id: uuid.UUID, state: State, **extra: Any) -> int:
     connection = await session.connection()
-    return (await connection.execute(statement)).scalar_one()
+    result = await connection.execute(
+        statement,
+        {
+            "id": run_id,
+            "state": state.type,
+            "serialized": state.serialized,
+            "message": state.message,
+            "result": state.result,
+            "start_time": state.start_time,
+            **extra,
+        },
+    )
+    return result.scalar_one()
+
+
+async def record_flow_run_state(
+    session: AsyncSession, flow_run_id: uuid.UUID, state: State, agent_id: uuid.UUID | None = None
+) -> int:
+    """Write the state (no rules checked: the caller did, or is the server itself); new version."""
+    return await _record(session, RECORD_FLOW_RUN_STATE, flow_run_id, state, agent_id=agent_id)
+
+
+async def record_task_run_state(session: AsyncSession, task_run_id: uuid.UUID, state: State) -> int:
+    return await _record(session, RECORD_TASK_RUN_STATE, task_run_id, state)
 
 
 async def set_flow_run_state(
@@ -130,27 +163,15 @@ async def set_flow_run_state(
     agent_id: uuid.UUID | None = None,
 ) -> StateChange:
     connection = await session.connection()
-    row = (
-        await connection.execute(
-            select(FlowRun.version, FlowRun.state, FlowRun.tenant_id, FlowGroup.settings)
-            .join(Flow, Flow.id == FlowRun.flow_id)
-            .join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
-            .where(FlowRun.id == flow_run_id)
-            .with_for_update(of=FlowRun)
-        )
-    ).first()
+    row = (await connection.execute(LOCK_FLOW_RUN, {"id": flow_run_id})).first()
     if row is None:
         raise NotFound(f"State update failed for flow run ID {flow_run_id}: no such flow run.")
     if state.type == "Submitted" and row.state is not None and row.state not in SCHEDULED_STATES | {"Pending"}:
         raise InvalidInput(ALREADY_SUBMITTED)
     if version_locking_enabled(row.settings):
         _check_version_lock("flow run", flow_run_id, row.version, row.state, state, version)
-    extra: dict[str, Any] = {}
-    if state.type == "Submitted" and agent_id is not None:
-        extra["agent_id"] = select(Agent.id).where(Agent.id == agent_id).scalar_subquery()
-    new_version = await record_state(
-        session, FlowRun, FlowRunState, "flow_run_id", flow_run_id, row.tenant_id, state, extra
-    )
+    submitted_by = agent_id if state.type == "Submitted" else None
+    new_version = await record_flow_run_state(session, flow_run_id, state, agent_id=submitted_by)
     if state.type == "Cancelled":
         await _cancel_unfinished_task_runs(session, flow_run_id, state)
     return StateChange(flow_run_id, new_version)
@@ -158,37 +179,18 @@ async def set_flow_run_state(
 
 async def _cancel_unfinished_task_runs(session: AsyncSession, flow_run_id: uuid.UUID, state: State) -> None:
     rows = await session.execute(
-        select(TaskRun.id, TaskRun.state, TaskRun.tenant_id)
-        .where(TaskRun.flow_run_id == flow_run_id)
-        .with_for_update()
+        select(TaskRun.id, TaskRun.state).where(TaskRun.flow_run_id == flow_run_id).with_for_update()
     )
-    for task_run_id, current, tenant_id in rows.all():
+    for task_run_id, current in rows.all():
         if not is_finished(current):
-            await record_state(session, TaskRun, TaskRunState, "task_run_id", task_run_id, tenant_id, state)
+            await record_task_run_state(session, task_run_id, state)
 
 
 async def set_task_run_state(
     session: AsyncSession, task_run_id: uuid.UUID, state: State, *, version: int | None = None
 ) -> StateChange:
     connection = await session.connection()
-    row = (
-        await connection.execute(
-            select(
-                TaskRun.version,
-                TaskRun.state,
-                TaskRun.serialized_state,
-                TaskRun.tenant_id,
-                TaskRun.flow_run_id,
-                FlowRun.state.label("flow_run_state"),
-                FlowGroup.settings,
-            )
-            .join(FlowRun, FlowRun.id == TaskRun.flow_run_id)
-            .join(Flow, Flow.id == FlowRun.flow_id)
-            .join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
-            .where(TaskRun.id == task_run_id)
-            .with_for_update(of=TaskRun)
-        )
-    ).first()
+    row = (await connection.execute(LOCK_TASK_RUN, {"id": task_run_id})).first()
     if row is None:
         raise NotFound(f"State update failed for task run ID {task_run_id}: no such task run.")
     if state.is_running and row.flow_run_state != "Running":
@@ -205,5 +207,5 @@ async def set_task_run_state(
             state.type, state.message, state.result, state.start_time,
             {**state.serialized, "cached_inputs": previous_inputs},
         )
-    new_version = await record_state(session, TaskRun, TaskRunState, "task_run_id", task_run_id, row.tenant_id, state)
+    new_version = await record_task_run_state(session, task_run_id, state)
     return StateChange(task_run_id, new_version)

@@ -7,7 +7,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,14 +77,21 @@ async def get_or_create_task_run(
     return found
 
 
+FIND = text(
+    """
+    SELECT id, version, state, serialized_state FROM task_run
+    WHERE flow_run_id = :flow_run_id AND task_id = :task_id AND map_index = :map_index
+    """
+).bindparams(
+    bindparam("flow_run_id", type_=PG_UUID(as_uuid=True)), bindparam("task_id", type_=PG_UUID(as_uuid=True))
+).columns(serialized_state=JSONB)
+
+
 async def _find(session: AsyncSession, flow_run_id: uuid.UUID, task_id: uuid.UUID, map_index: int) -> TaskRunInfo | None:
-    row = (
-        await session.execute(
-            select(TaskRun.id, TaskRun.version, TaskRun.state, TaskRun.serialized_state).where(
-                TaskRun.flow_run_id == flow_run_id, TaskRun.task_id == task_id, TaskRun.map_index == map_index
-            )
-        )
-    ).first()
+    """Called once per task by the flow runner: one prepared statement on the session's connection."""
+    connection = await session.connection()
+    params = {"flow_run_id": flow_run_id, "task_id": task_id, "map_index": map_index}
+    row = (await connection.execute(FIND, params)).first()
     return TaskRunInfo(*row) if row else None
 
 

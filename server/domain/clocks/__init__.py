@@ -54,7 +54,8 @@ from server.domain.clocks.clock_types import (
 )
 from server.domain.clocks.errors import ScheduleError
 from server.domain.clocks.parsing import cached_schedule, next_events, parse_schedule
-from server.domain.clocks.rules import _ADJUSTMENTS, _FILTERS  # registries, for tests
+from server.domain.clocks.rules import _ADJUSTMENTS as _ADJUSTMENTS  # registries, for tests
+from server.domain.clocks.rules import _FILTERS as _FILTERS
 from server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule
 
 __all__ = [
