@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ARRAY, bindparam, delete, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
 
 from server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
 from server.domain.errors import InvalidInput, NotFound
@@ -34,38 +34,51 @@ QUEUE_LIMIT = 25
 INSERT_BATCH = 1000
 
 
+_FLOW_FOR_RUN = """
+    SELECT f.id, f.tenant_id, f.archived, f.parameters, f.run_config, f.environment, f.flow_group_id,
+           g.labels AS group_labels, g.run_config AS group_run_config, g.default_parameters
+    FROM flow f JOIN flow_group g ON g.id = f.flow_group_id
+"""
+_JSON_COLUMNS = dict.fromkeys(
+    ("parameters", "run_config", "environment", "group_labels", "group_run_config", "default_parameters"), JSONB
+)
+FLOW_BY_ID = (
+    text(_FLOW_FOR_RUN + " WHERE f.id = :flow_id")
+    .bindparams(bindparam("flow_id", type_=PG_UUID(as_uuid=True)))
+    .columns(**_JSON_COLUMNS)
+)
+FLOW_BY_VERSION_GROUP = text(
+    _FLOW_FOR_RUN + " WHERE f.version_group_id = :version_group_id AND NOT f.archived ORDER BY f.version DESC LIMIT 1"
+).columns(**_JSON_COLUMNS)
+
+
 async def _find_flow(
     session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None
 ) -> tuple[Flow, FlowGroup]:
-    """The flow to run and its group, in one query: by id, or a version group's newest active flow."""
-    # Only what run creation reads: the flow's stored serialized form can be megabytes of JSON.
-    query = (
-        select(Flow, FlowGroup)
-        .join(FlowGroup, FlowGroup.id == Flow.flow_group_id)
-        .options(
-            load_only(Flow.id, Flow.tenant_id, Flow.archived, Flow.parameters, Flow.run_config,
-                      Flow.environment, Flow.flow_group_id, raiseload=True),
-            load_only(FlowGroup.id, FlowGroup.labels, FlowGroup.run_config, FlowGroup.default_parameters,
-                      raiseload=True),
-        )
-    )
+    """The flow to run and its group, in one query: by id, or a version group's newest active flow.
+
+    Only the columns run creation reads (a flow's stored serialized form can be megabytes).
+    """
     if flow_id is not None:
-        found = (await session.execute(query.where(Flow.id == flow_id))).first()
-        if found is None:
-            raise NotFound(f"Flow {flow_id} not found.")
-        return found.tuple()
-    if not version_group_id:
+        statement, params, missing = FLOW_BY_ID, {"flow_id": flow_id}, f"Flow {flow_id} not found."
+    elif version_group_id:
+        statement, params = FLOW_BY_VERSION_GROUP, {"version_group_id": version_group_id}
+        missing = f"Version group {version_group_id} has no unarchived flows."
+    else:
         raise InvalidInput("A flow id or version group ID must be provided.")
-    found = (
-        await session.execute(
-            query.where(Flow.version_group_id == version_group_id, Flow.archived.is_(False))
-            .order_by(Flow.version.desc())
-            .limit(1)
-        )
-    ).first()
-    if found is None:
-        raise NotFound(f"Version group {version_group_id} has no unarchived flows.")
-    return found.tuple()
+    connection = await session.connection()
+    row = (await connection.execute(statement, params)).mappings().first()
+    if row is None:
+        raise NotFound(missing)
+    flow = Flow(
+        id=row["id"], tenant_id=row["tenant_id"], archived=row["archived"], parameters=row["parameters"],
+        run_config=row["run_config"], environment=row["environment"], flow_group_id=row["flow_group_id"],
+    )
+    group = FlowGroup(
+        id=row["flow_group_id"], labels=row["group_labels"], run_config=row["group_run_config"],
+        default_parameters=row["default_parameters"],
+    )
+    return flow, group
 
 
 def resolve_labels(
