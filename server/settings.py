@@ -87,6 +87,9 @@ class Settings:
     heartbeat_cutoff_seconds: float = 600.0
     lazarus_resurrection_limit: int = 3
     service_batch_size: int = 500
+    # Delete finished runs (with their logs) this many days after they last changed; 0 keeps all.
+    retention_days: float = 0
+    retention_interval_seconds: float = 3600.0
 
     # Optional shared secret: when set, requests must carry `Authorization: Bearer <key>`.
     api_key: str | None = None

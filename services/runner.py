@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.settings import Settings
 from services.lazarus import Lazarus
 from services.loop import LoopService
+from services.retention import Retention
 from services.scheduler import Scheduler
 from services.zombie_killer import ZombieKiller
 
@@ -50,6 +51,15 @@ def build_services(settings: Settings, sessions: async_sessionmaker[AsyncSession
                 batch_size=settings.service_batch_size,
                 heartbeat_cutoff=cutoff,
                 max_attempts=settings.lazarus_resurrection_limit,
+            )
+        )
+    if settings.retention_days > 0:
+        services.append(
+            Retention(
+                sessions,
+                interval=settings.retention_interval_seconds,
+                batch_size=settings.service_batch_size,
+                keep=dt.timedelta(days=settings.retention_days),
             )
         )
     return services

@@ -191,3 +191,27 @@ async def test_headwater_services_command_runs_the_services(database_url, db, ma
     output = log_path.read_text()
     assert code == 0, output
     assert "services running: Scheduler, ZombieKiller, Lazarus" in output and "Lazarus stopped" in output
+
+
+async def test_retention_deletes_only_old_finished_runs(app, db, make_run):
+    from services.retention import Retention
+
+    old_done = await make_run(flow_state="Success", task_state="Success")
+    old_running = await make_run(flow_state="Running", task_state="Running")
+    fresh_done = await make_run(flow_state="Failed", task_state="Failed")
+    await db.execute(text("INSERT INTO log (flow_run_id, message) VALUES (:id, 'kept until the run goes')"),
+                     {"id": old_done["id"]})
+    # Age two runs by 40 days (the trigger keeps `updated` current, so bypass it for this row change).
+    await db.execute(text("ALTER TABLE flow_run DISABLE TRIGGER flow_run_updated"))
+    await db.execute(text("UPDATE flow_run SET updated = now() - interval '40 days' WHERE id IN (:a, :b)"),
+                     {"a": old_done["id"], "b": old_running["id"]})
+    await db.execute(text("ALTER TABLE flow_run ENABLE TRIGGER flow_run_updated"))
+    await db.commit()
+    service = Retention(app.state.sessions, interval=60, batch_size=1, keep=dt.timedelta(days=30),
+                        clock=lambda: dt.datetime.now(dt.timezone.utc))
+    assert await service.run_once() == 1
+    await db.commit()
+    remaining = set((await db.execute(text("SELECT id::text FROM flow_run"))).scalars().all())
+    assert remaining == {old_running["id"], fresh_done["id"]}, "running and recent runs are kept"
+    assert await db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id"), {"id": old_done["id"]}) == 0
+    assert await db.scalar(text("SELECT count(*) FROM task_run WHERE flow_run_id = :id"), {"id": old_done["id"]}) == 0
