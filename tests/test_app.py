@@ -116,3 +116,26 @@ async def test_database_outage_is_a_retryable_503_not_a_500(app, http):
     finally:
         app.state.sessions = working
         await unreachable.dispose()
+
+
+async def test_validation_cache_by_shape_still_rejects_bad_literals(gql):
+    import uuid
+
+    query = 'query { flow_run_by_pk(id: "%s") { id } }'
+    for _ in range(3):
+        assert (await gql(query % uuid.uuid4()))["flow_run_by_pk"] is None
+    body = await gql.raw(query % "not-a-uuid")
+    assert "Could not parse UUID: not-a-uuid" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] != "INTERNAL_SERVER_ERROR"
+    heartbeat = 'mutation { update_flow_run_heartbeat(input: { flow_run_id: "%s" }) { success } }'
+    assert (await gql(heartbeat % uuid.uuid4()))["update_flow_run_heartbeat"]["success"] is False
+    body = await gql.raw(heartbeat % "nope")
+    assert "Could not parse UUID: nope" in body["errors"][0]["message"]
+    assert "Cannot query field" in await gql.error('query { flow_run_by_pk(id: "%s") { nope } }' % uuid.uuid4())
+
+
+def test_document_shape_blanks_only_literals():
+    from server.graphql.validation import document_shape
+
+    shape = document_shape('{ a(id: "x\\"y", n: -12, f: 1.5e3, e: asc) { field2 } }')
+    assert shape == '{ a(id: "?", n: 0, f: 0, e: asc) { field2 } }'

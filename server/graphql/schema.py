@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -26,7 +26,7 @@ from server.graphql import (
     task_runs,
     tenants,
 )
-from server.graphql.limits import MaxDepthRule
+from server.graphql.validation import MaxDepthRule, ShapeValidationCache
 from server.graphql.scalars import SCALAR_MAP
 
 
@@ -66,7 +66,7 @@ schema = HeadwaterSchema(
     ),
     extensions=[
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        ShapeValidationCache,
         lambda: AddValidationRules([MaxDepthRule]),
     ],
 )
