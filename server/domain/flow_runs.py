@@ -230,6 +230,8 @@ async def create_flow_run(
         _check_object(value, what)
         check_payload(value, what, max_bytes)
     check_labels(labels)
+    if labels is None and run_config is not None and isinstance(run_config.get("labels"), list):
+        check_labels(run_config["labels"], "run_config.labels")  # they become the run's labels
     check_text(idempotency_key, "idempotency_key", MAX_IDEMPOTENCY_KEY_LENGTH)
     check_text(flow_run_name, "flow_run_name", MAX_NAME_LENGTH)
     flow, group = await _find_flow(session, flow_id, version_group_id)

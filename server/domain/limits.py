@@ -18,7 +18,7 @@ from server.domain.errors import InvalidInput
 MAX_LABELS = 100
 # ...each at most this long.
 MAX_LABEL_LENGTH = 255
-# A flow run's name.
+# A flow run's or task run's name.
 MAX_NAME_LENGTH = 1000
 # In characters; 255 four-byte characters still fit the (idempotency_key, flow_id) index.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255

@@ -24,7 +24,7 @@ def utc_timestamp(value: dt.datetime) -> dt.datetime:
     try:
         return value.astimezone(dt.timezone.utc)
     except OverflowError:
-        raise ValueError(f"{value.isoformat()} is out of range: in UTC it falls outside years 1 to 9999") from None
+        raise ValueError(f"{value.isoformat()} is out of range (in UTC it falls before year 1 or after 9999)") from None
 
 
 def duration_from_seconds(value: Any, max_seconds: float = MAX_SECONDS) -> dt.timedelta:

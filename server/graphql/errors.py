@@ -53,10 +53,10 @@ def _integrity_message(error: IntegrityError) -> str:
 _DRIVER_ENCODING_ERROR = re.compile(r"^invalid input for query argument \$\d+.*?: .* \((?P<reason>[^()]*)\)$")
 # Driver internals a message must never show.
 _INTERNALS = re.compile(r"\$\d|query argument|datetime\.|Decimal\(|UUID\(|asyncpg|sqlalchemy", re.IGNORECASE)
+_NUL = "a text value contains a NUL character (\\u0000), which the database cannot store"
 _FRIENDLY_REASONS = (
-    # Postgres text and jsonb cannot hold U+0000.
-    ("0x00", "a text value contains a NUL character (\\u0000), which the database cannot store"),
-    ("unsupported unicode escape sequence", "a text value contains a NUL character (\\u0000), which the database cannot store"),
+    ("0x00", _NUL),  # text: `invalid byte sequence for encoding "UTF8": 0x00`
+    ("unsupported unicode escape sequence", _NUL),  # jsonb refuses \u0000 the same way
     ("date value out of range", "a date or time is out of range"),
     ("out of int32 range", "a number is out of range for a 32-bit integer"),
     ("out of int64 range", "a number is out of range for a 64-bit integer"),
@@ -64,7 +64,7 @@ _FRIENDLY_REASONS = (
 )
 
 
-def invalid_value_message(error: DBAPIError, path: Sequence[str | int] | None = None) -> str:
+def _invalid_value_message(error: DBAPIError, path: Sequence[str | int] | None = None) -> str:
     """What was wrong with a value the database refused, in the user's terms, and where.
 
     Never the driver's text with bind positions (`$9`) or Python reprs.
@@ -98,10 +98,10 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
     if isinstance(original, DBAPIError) and _sqlstate(original)[:2] in ("22", "54"):
         # Class 22 "data exception" (a value Postgres cannot take) or 54 "program limit exceeded"
         # (a value too large to index): the input is at fault, whatever it was.
-        return invalid_value_message(original, error.path), "BAD_REQUEST", False
+        return _invalid_value_message(original, error.path), "BAD_REQUEST", False
     if isinstance(original, GraphQLError):
         # The outer message: for a variable it names it and the path inside it
-        # (`Variable '$input' has invalid value at 'input.scheduled_start_time': ...`).
+        # (`Variable '$input' has invalid value at .scheduled_start_time: ...`).
         return error.message, "BAD_REQUEST", False
     if isinstance(original, (ValueError, TypeError)) and error.path is None:
         # Raised by a scalar while coercing an argument: the message names the bad value.

@@ -42,7 +42,7 @@ def parse_datetime(value: Any) -> dt.datetime:
     try:
         return utc_timestamp(parsed)
     except ValueError as error:
-        raise ValueError(f"Could not use DateTime: {error}") from None
+        raise ValueError(f"Invalid DateTime: {error}") from None
 
 
 def serialize_datetime(value: dt.datetime | str) -> str:
