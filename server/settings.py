@@ -66,7 +66,8 @@ class Settings:
 
     # Requests larger than this are refused with a GraphQL error (the client's log batches reach ~4 MB).
     max_request_bytes: int = 16 * 1024 * 1024
-    # A serialized state or an artifact larger than this is refused (Prefect Server's limit).
+    # A serialized state or an artifact larger than this is refused (Prefect Server's limit), and so are
+    # run parameters, context and run config, and a flow group's default parameters.
     max_payload_bytes: int = 1_000_000
     # The most rows one Hasura-style query may return per list (a `limit` above it is capped).
     max_page_size: int = 10_000

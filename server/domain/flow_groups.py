@@ -16,6 +16,7 @@ from server.db.models import Flow, FlowGroup
 from server.domain import scheduling, schedules
 from server.domain.errors import InvalidInput
 from server.domain.flows import delete_flow
+from server.domain.limits import check_labels, check_payload
 from server.domain.lookup import require
 
 async def _group(session: AsyncSession, flow_group_id: uuid.UUID) -> FlowGroup:
@@ -27,18 +28,20 @@ async def _set(session: AsyncSession, flow_group_id: uuid.UUID, **values: Any) -
     await session.execute(update(FlowGroup).where(FlowGroup.id == flow_group_id).values(**values))
 
 
-async def set_default_parameters(session: AsyncSession, flow_group_id: uuid.UUID, parameters: Any) -> None:
+async def set_default_parameters(
+    session: AsyncSession, flow_group_id: uuid.UUID, parameters: Any, max_bytes: int
+) -> None:
     """Replace the group's default parameters (they overlay the flow's own defaults on new runs)."""
     if not isinstance(parameters, dict):
         raise InvalidInput("Default parameters must be a JSON object of name: value.")
+    check_payload(parameters, "parameters", max_bytes)
     await _set(session, flow_group_id, default_parameters=parameters)
 
 
 async def set_labels(session: AsyncSession, flow_group_id: uuid.UUID, labels: list[str] | None) -> None:
     """Set the labels new runs get; None means "unset" (fall back to the run config's)."""
     if labels is not None:
-        if any(not label or not label.strip() for label in labels):
-            raise InvalidInput("Labels must be non-empty strings.")
+        check_labels(labels)
         labels = sorted(set(labels))
     await _set(session, flow_group_id, labels=labels)
 

@@ -23,6 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
 from server.domain.errors import InvalidInput, NotFound
+from server.domain.limits import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    check_labels,
+    check_payload,
+    check_text,
+)
 from server.domain.lookup import require
 from server.domain.run_names import generate_run_name
 from server.domain.run_states import set_flow_run_state
@@ -213,13 +220,20 @@ async def create_flow_run(
     scheduled_start_time: dt.datetime | None = None,
     idempotency_key: str | None = None,
     flow_run_name: str | None = None,
+    max_bytes: int,
 ) -> uuid.UUID:
-    """Create a Scheduled run (or return the run with this idempotency key)."""
-    _check_object(parameters, "parameters")
-    _check_object(context, "context")
-    _check_object(run_config, "run_config")
-    if labels is not None and any(not isinstance(label, str) or not label.strip() for label in labels):
-        raise InvalidInput("Labels must be non-empty strings.")
+    """Create a Scheduled run (or return the run with this idempotency key).
+
+    Parameters, context and run config may each be `max_bytes` of JSON.
+    """
+    for value, what in ((parameters, "parameters"), (context, "context"), (run_config, "run_config")):
+        _check_object(value, what)
+        check_payload(value, what, max_bytes)
+    check_labels(labels)
+    if labels is None and run_config is not None and isinstance(run_config.get("labels"), list):
+        check_labels(run_config["labels"], "run_config.labels")  # they become the run's labels
+    check_text(idempotency_key, "idempotency_key", MAX_IDEMPOTENCY_KEY_LENGTH)
+    check_text(flow_run_name, "flow_run_name", MAX_NAME_LENGTH)
     flow, group = await _find_flow(session, flow_id, version_group_id)
     if flow.archived:
         # A retry of a request that created a run before the flow was archived still gets it.
@@ -347,13 +361,13 @@ async def delete_flow_run(session: AsyncSession, flow_run_id: uuid.UUID) -> None
 async def set_flow_run_name(session: AsyncSession, flow_run_id: uuid.UUID, name: str) -> None:
     if not name or not name.strip():
         raise InvalidInput("Invalid name: a flow run name must not be empty.")
+    check_text(name, "name", MAX_NAME_LENGTH)
     await require(session, FlowRun, flow_run_id)
     await session.execute(update(FlowRun).where(FlowRun.id == flow_run_id).values(name=name))
 
 
 async def set_flow_run_labels(session: AsyncSession, flow_run_id: uuid.UUID, labels: list[str]) -> None:
-    if any(not label or not label.strip() for label in labels):
-        raise InvalidInput("Labels must be non-empty strings.")
+    check_labels(labels)
     await require(session, FlowRun, flow_run_id)
     await session.execute(update(FlowRun).where(FlowRun.id == flow_run_id).values(labels=sorted(set(labels))))
 

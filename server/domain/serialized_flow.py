@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain.errors import InvalidInput
+from server.domain.time_ranges import duration_from_seconds
 
 # Flows built before this Core version lack fields the backend needs (Prefect Server's cutoff).
 MIN_CORE_VERSION = (0, 6, 1)
+# The longest wait between task retries a flow may declare (longer is surely a mistake).
+MAX_RETRY_DELAY = dt.timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -108,13 +111,18 @@ def _slug_of(value: Any, where: str) -> str:
 
 
 def parse_retry_delay(value: Any, where: str) -> dt.timedelta | None:
+    """Seconds between retries: finite, not negative, and at most MAX_RETRY_DELAY, so the
+    retry time (now + delay) is a date the server and the client can compute."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where}: `retry_delay` must be a number of seconds, got {value!r}.")
     if value < 0:
         raise InvalidInput(f"{where}: `retry_delay` must not be negative.")
-    return dt.timedelta(seconds=value)
+    try:
+        return duration_from_seconds(value, MAX_RETRY_DELAY.total_seconds())
+    except ValueError as error:
+        raise InvalidInput(f"{where}: `retry_delay` is invalid: {error}.") from None
 
 
 def parse_task(raw: Any, index: int) -> TaskSpec:

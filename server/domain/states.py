@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.domain.errors import InvalidInput
+from server.domain.limits import has_nul_escape
+from server.domain.time_ranges import utc_timestamp
 
 CORE_VERSION = "1.4.1"
 
@@ -92,15 +94,21 @@ def _parse_time(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(str(value))
     except ValueError:
         raise InvalidInput(f"Invalid state start_time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    try:
+        return utc_timestamp(parsed)
+    except ValueError as error:
+        raise InvalidInput(f"Invalid state start_time: {error}.") from None
 
 
 def parse_state(serialized: Any, max_bytes: int) -> State:
     """Validate a serialized state; a bad one is refused before anything is written."""
     if not isinstance(serialized, dict):
         raise InvalidInput("A state must be a serialized Prefect state object.")
-    if len(json.dumps(serialized)) > max_bytes:
+    encoded = json.dumps(serialized)
+    if len(encoded) > max_bytes:
         raise InvalidInput("State payload is too large.")
+    if has_nul_escape(encoded):
+        raise InvalidInput("The state contains a NUL character (\\u0000), which cannot be stored.")
     name = serialized.get("type")
     if name not in STATE_NAMES or name in ("State", "_MetaState"):
         raise InvalidInput(f"Unknown state type: {name!r}.")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import FlowRun, Task, TaskRun, TaskRunState
 from server.domain.errors import InvalidInput, NotFound
+from server.domain.limits import MAX_NAME_LENGTH, check_text
 from server.domain.lookup import require
 from server.domain.states import TASK_RUN_CREATED
 
@@ -103,6 +104,7 @@ async def get_task_run_info(session: AsyncSession, task_run_id: uuid.UUID) -> Ta
 async def set_task_run_name(session: AsyncSession, task_run_id: uuid.UUID, name: str) -> None:
     if not name or not name.strip():
         raise InvalidInput("Invalid name: a task run name must not be empty.")
+    check_text(name, "name", MAX_NAME_LENGTH)
     await require(session, TaskRun, task_run_id)
     await session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(name=name))
 

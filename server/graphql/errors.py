@@ -9,6 +9,8 @@ traceback itself.
 from __future__ import annotations
 
 import logging
+import re
+from typing import Sequence
 
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -45,6 +47,42 @@ def _integrity_message(error: IntegrityError) -> str:
     return "The change breaks a database constraint."
 
 
+# asyncpg's own wording when it cannot encode a bound value: `invalid input for query argument
+# $9: datetime.datetime(1, 1, ... (date value out of range)`. Only the parenthesised reason is
+# meant for people; the position and the repr are the driver's.
+_DRIVER_ENCODING_ERROR = re.compile(r"^invalid input for query argument \$\d+.*?: .* \((?P<reason>[^()]*)\)$")
+# Driver internals a message must never show.
+_INTERNALS = re.compile(r"\$\d|query argument|datetime\.|Decimal\(|UUID\(|asyncpg|sqlalchemy", re.IGNORECASE)
+_NUL = "a text value contains a NUL character (\\u0000), which the database cannot store"
+_FRIENDLY_REASONS = (
+    ("0x00", _NUL),  # text: `invalid byte sequence for encoding "UTF8": 0x00`
+    ("unsupported unicode escape sequence", _NUL),  # jsonb refuses \u0000 the same way
+    ("date value out of range", "a date or time is out of range"),
+    ("out of int32 range", "a number is out of range for a 32-bit integer"),
+    ("out of int64 range", "a number is out of range for a 64-bit integer"),
+    ("index row", "a value is too large for the database to index"),
+)
+
+
+def _invalid_value_message(error: DBAPIError, path: Sequence[str | int] | None = None) -> str:
+    """What was wrong with a value the database refused, in the user's terms, and where.
+
+    Never the driver's text with bind positions (`$9`) or Python reprs.
+    """
+    text = (str(error.orig).strip() or "rejected by the database").splitlines()[0]
+    driver = _DRIVER_ENCODING_ERROR.match(text)
+    reason = driver.group("reason") if driver else text
+    for marker, friendly in _FRIENDLY_REASONS:
+        if marker in reason.lower():
+            reason = friendly
+            break
+    else:
+        if _INTERNALS.search(reason):
+            reason = "a value is out of range or malformed for the database"
+    where = f" in `{'.'.join(str(part) for part in path)}`" if path else ""
+    return f"Invalid value{where}: {reason}."
+
+
 def classify(error: GraphQLError) -> tuple[str, str, bool]:
     """(message, code, is_unexpected) for one error produced while executing a request."""
     original = error.original_error
@@ -57,11 +95,14 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return "The database is unavailable; nothing was changed. Retry shortly.", DATABASE_UNAVAILABLE, False
     if isinstance(original, IntegrityError):
         return _integrity_message(original), "CONFLICT", False
-    if isinstance(original, DBAPIError) and _sqlstate(original).startswith("22"):
-        # Class 22 is "data exception": a value Postgres cannot take (bad number, string...).
-        return f"Invalid value: {str(original.orig).splitlines()[0]}", "BAD_REQUEST", False
+    if isinstance(original, DBAPIError) and _sqlstate(original)[:2] in ("22", "54"):
+        # Class 22 "data exception" (a value Postgres cannot take) or 54 "program limit exceeded"
+        # (a value too large to index): the input is at fault, whatever it was.
+        return _invalid_value_message(original, error.path), "BAD_REQUEST", False
     if isinstance(original, GraphQLError):
-        return original.message, "BAD_REQUEST", False
+        # The outer message: for a variable it names it and the path inside it
+        # (`Variable '$input' has invalid value at .scheduled_start_time: ...`).
+        return error.message, "BAD_REQUEST", False
     if isinstance(original, (ValueError, TypeError)) and error.path is None:
         # Raised by a scalar while coercing an argument: the message names the bad value.
         return error.message, "BAD_REQUEST", False

@@ -73,7 +73,8 @@ class Mutation:
         self, info: Info, input: SetFlowGroupDefaultParametersInput
     ) -> Optional[SuccessPayload]:
         async with info.context.transaction() as session:
-            await flow_groups.set_default_parameters(session, input.flow_group_id, input.parameters)
+            limit = info.context.settings.max_payload_bytes
+            await flow_groups.set_default_parameters(session, input.flow_group_id, input.parameters, limit)
         return ok()
 
     @strawberry.mutation(description="Labels for new runs; null unsets them, [] means no labels.")

@@ -113,6 +113,7 @@ class Mutation:
                 scheduled_start_time=input.scheduled_start_time,
                 idempotency_key=input.idempotency_key,
                 flow_run_name=input.flow_run_name,
+                max_bytes=info.context.settings.max_payload_bytes,
             )
         return FlowRunIdPayload(id=run_id)
 

@@ -17,6 +17,8 @@ from typing import Any, NewType
 import strawberry
 from graphql import StringValueNode, ValueNode, value_from_ast_untyped
 
+from server.domain.time_ranges import duration_from_seconds, utc_timestamp
+
 
 def parse_uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
@@ -37,9 +39,10 @@ def parse_datetime(value: Any) -> dt.datetime:
             parsed = dt.datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"Could not parse DateTime: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed
+    try:
+        return utc_timestamp(parsed)
+    except ValueError as error:
+        raise ValueError(f"Invalid DateTime: {error}") from None
 
 
 def serialize_datetime(value: dt.datetime | str) -> str:
@@ -64,9 +67,10 @@ def serialize_interval(value: dt.timedelta | str | None) -> Any:
 
 
 def parse_interval(value: Any) -> dt.timedelta:
-    if isinstance(value, (int, float)):
-        return dt.timedelta(seconds=value)
-    raise ValueError(f"Could not parse interval: {value!r} (give a number of seconds)")
+    try:
+        return duration_from_seconds(value)
+    except ValueError as error:
+        raise ValueError(f"Could not parse interval: {error}") from None
 
 
 def _json_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:

@@ -4,7 +4,9 @@ Hasura v1 semantics, which the Prefect client relies on: an operand given as nul
 condition (`{name: {_eq: null}}` matches every row), `{}` is true (also inside `_and`),
 `_in: []` matches nothing and `_nin: []` everything. Relationship conditions are EXISTS
 subqueries, so an array relationship matches when any related row does. Every value is a
-bound parameter.
+bound parameter typed as its column, so `_gt: true` on a Boolean column orders false before true
+and `_contains: "x"` on a jsonb column is `@> '"x"'::jsonb` (an array containing "x"), both as in
+Hasura and Postgres.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class _Conditions:
                 inner = self.bool_exp(table, source, value, depth + 1)
                 condition = false() if inner is None else not_(inner)
             elif key in table.columns:
-                condition = _all([_compare(source.c[key], op, operand) for op, operand in value.items()])
+                column = source.c[key]
+                condition = _all([_compare(column, key, op, operand) for op, operand in value.items()])
             else:
                 condition = self.related(table.relationships[key], source, value, depth + 1)
             if condition is not None:
@@ -98,13 +101,19 @@ def _keys(values: list[str]) -> Any:
     return literal(list(values), ARRAY(Text))
 
 
+def _value(column: Any, value: Any) -> Any:
+    """`value` bound as the column's type. Left to itself SQLAlchemy binds a str as VARCHAR
+    (`jsonb @> varchar` does not exist) and refuses `column > true`."""
+    return literal(value, column.type)
+
+
 _OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
-    "_eq": lambda c, v: c == v,
-    "_neq": lambda c, v: c != v,
-    "_gt": lambda c, v: c > v,
-    "_gte": lambda c, v: c >= v,
-    "_lt": lambda c, v: c < v,
-    "_lte": lambda c, v: c <= v,
+    "_eq": lambda c, v: c == _value(c, v),
+    "_neq": lambda c, v: c != _value(c, v),
+    "_gt": lambda c, v: c > _value(c, v),
+    "_gte": lambda c, v: c >= _value(c, v),
+    "_lt": lambda c, v: c < _value(c, v),
+    "_lte": lambda c, v: c <= _value(c, v),
     "_in": lambda c, v: c == any_(_array(c, v)) if v else false(),
     "_nin": lambda c, v: not_(c == any_(_array(c, v))) if v else true(),
     "_is_null": lambda c, v: c.is_(None) if v else c.is_not(None),
@@ -114,15 +123,27 @@ _OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "_nilike": lambda c, v: c.not_ilike(v),
     "_similar": lambda c, v: c.op("SIMILAR TO", is_comparison=True)(v),
     "_nsimilar": lambda c, v: c.op("NOT SIMILAR TO", is_comparison=True)(v),
-    "_contains": lambda c, v: c.contains(v),
-    "_contained_in": lambda c, v: c.contained_by(v),
+    "_contains": lambda c, v: c.contains(_value(c, v)),
+    "_contained_in": lambda c, v: c.contained_by(_value(c, v)),
     "_has_key": lambda c, v: c.has_key(v),
     "_has_keys_any": lambda c, v: c.has_any(_keys(v)),
     "_has_keys_all": lambda c, v: c.has_all(_keys(v)),
 }
 
 
-def _compare(column: Any, operator: str, operand: Any) -> Condition | None:
+def _compare(column: Any, name: str, operator: str, operand: Any) -> Condition | None:
     if operand is None:
         return None
+    if _has_nul(operand):
+        raise InvalidInput(
+            f"Invalid value in `where`: `{name}.{operator}` contains a NUL character (\\u0000), "
+            "which Postgres text cannot hold."
+        )
     return _OPERATORS[operator](column, operand)
+
+
+def _has_nul(operand: Any) -> bool:
+    """Whether a string operand (or one in an `_in` list) holds U+0000, which no text column can."""
+    if isinstance(operand, str):
+        return "\x00" in operand
+    return isinstance(operand, list) and any(isinstance(item, str) and "\x00" in item for item in operand)

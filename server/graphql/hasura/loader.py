@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable, Iterator
 
 from graphql import GraphQLResolveInfo
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Relationship
@@ -117,16 +116,9 @@ class Loader:
         return None if requested is None else min(requested, self.max_page_size)
 
     async def _execute(self, statement: Any) -> Any:
-        try:
-            return await self.session.execute(statement)
-        except DBAPIError as error:
-            # Postgres refused a value (class 22: a NUL byte, a bad SIMILAR TO pattern, ...):
-            # the client's input is at fault, so say so instead of reporting an internal error.
-            state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None) or ""
-            if not str(state).startswith("22"):
-                raise
-            reason = (str(error.orig).strip() or "rejected by the database").splitlines()[0]
-            raise InvalidInput(f"Invalid value in the query: {reason}") from None
+        # A value Postgres refuses (class 22: a bad SIMILAR TO pattern, ...) propagates to
+        # server.graphql.errors, which answers it as the client's fault and names the field.
+        return await self.session.execute(statement)
 
     async def _load(
         self, shape: RowShape, args: ListArgs, limit: int | None, link: Link | None = None
