@@ -291,3 +291,22 @@ async def test_every_run_mutation_exists_in_the_schema():
     mutations = set(schema._schema.mutation_type.fields)
     assert RUN_MUTATIONS <= mutations, RUN_MUTATIONS - mutations
     assert set(ALLOWED_MUTATIONS) == set(api_keys.ROLES)
+
+
+# --- the headwater client -------------------------------------------------------------------
+
+
+async def test_the_headwater_client_sends_its_key_and_reports_the_role(world):
+    from client import AsyncClient, Forbidden, Unauthenticated
+
+    transport = httpx.ASGITransport(app=world["client"].app)
+    url = "http://headwater.test"
+    async with AsyncClient(url, api_key=world["keys"]["read"], transport=transport) as reader:
+        assert await reader.hello() == "👋"
+        with pytest.raises(Forbidden, match="role 'read', which may not run mutation create_project"):
+            await reader.create_project("nope")
+    async with AsyncClient(url, api_key="", transport=transport) as anonymous:
+        with pytest.raises(Unauthenticated, match="PREFECT__CLOUD__API_KEY"):
+            await anonymous.hello()
+    async with AsyncClient(url, api_key=world["keys"]["admin"], transport=transport) as admin:
+        assert await admin.create_project("yes")
