@@ -310,3 +310,21 @@ async def test_the_headwater_client_sends_its_key_and_reports_the_role(world):
             await anonymous.hello()
     async with AsyncClient(url, api_key=world["keys"]["admin"], transport=transport) as admin:
         assert await admin.create_project("yes")
+
+
+async def test_concurrent_requests_share_one_lookup_when_the_cache_expires(sessions, monkeypatch):
+    import asyncio
+
+    key = await create(sessions, "ci", "run")
+    lookups = []
+    real = api_keys.authenticate
+
+    async def counting(session, token):
+        lookups.append(token)
+        return await real(session, token)
+
+    monkeypatch.setattr(api_keys, "authenticate", counting)
+    cache = api_keys.KeyCache(ttl=5.0)
+    answers = await asyncio.gather(*(cache.authenticate(sessions, key) for _ in range(50)))
+    assert answers == [api_keys.Principal("ci", "run")] * 50
+    assert len(lookups) == 1

@@ -12,13 +12,14 @@ replica, at most `ttl` seconds after `revoke_key`, without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
@@ -143,38 +144,49 @@ class KeyCache:
     exists): a revocation or a first key takes effect within `ttl` seconds in every process.
 
     Unknown keys are cached too, so a flood of wrong keys does not become a flood of queries;
-    the cache is cleared when it reaches `max_entries`, which bounds its memory.
+    the cache is cleared when it reaches `max_entries`, which bounds its memory. When an entry
+    expires under load, the requests that find it expired share one lookup.
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
         self.max_entries = max_entries
         self.clock = clock
-        self._keys: dict[str, tuple[float, Principal | None]] = {}
-        self._exist: tuple[float, bool] | None = None
+        self._answers: dict[str, tuple[float, Any]] = {}
+        self._pending: dict[str, asyncio.Future[Any]] = {}
 
-    async def keys_exist(self, sessions: async_sessionmaker[AsyncSession]) -> bool:
-        now = self.clock()
-        if self._exist is not None and self._exist[0] > now:
-            return self._exist[1]
-        async with transaction(sessions) as session:
-            answer = await keys_exist(session)
-        if answer or self.ttl <= 0:
-            self._exist = (now + self.ttl, answer)
-        else:
-            # No key yet: look again sooner, so a first key closes the server quickly.
-            self._exist = (now + min(self.ttl, 1.0), answer)
+    async def _cached(self, key: str, load: Callable[[], Awaitable[tuple[Any, float]]]) -> Any:
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] > self.clock():
+            return cached[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(key, load))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        # Shielded: one caller going away must not cancel the lookup the others wait for.
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: str, load: Callable[[], Awaitable[tuple[Any, float]]]) -> Any:
+        answer, ttl = await load()
+        if len(self._answers) >= self.max_entries:
+            self._answers.clear()
+        self._answers[key] = (self.clock() + ttl, answer)
         return answer
 
+    async def keys_exist(self, sessions: async_sessionmaker[AsyncSession]) -> bool:
+        async def load() -> tuple[bool, float]:
+            async with transaction(sessions) as session:
+                answer = await keys_exist(session)
+            # No key yet: look again sooner, so a first key closes the server quickly.
+            return answer, self.ttl if answer else min(self.ttl, 1.0)
+
+        return await self._cached("exist", load)
+
     async def authenticate(self, sessions: async_sessionmaker[AsyncSession], token: str) -> Principal | None:
-        digest = hash_key(token)
-        now = self.clock()
-        cached = self._keys.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        async with transaction(sessions) as session:
-            principal = await authenticate(session, token)
-        if len(self._keys) >= self.max_entries:
-            self._keys.clear()
-        self._keys[digest] = (now + self.ttl, principal)
-        return principal
+        async def load() -> tuple[Principal | None, float]:
+            async with transaction(sessions) as session:
+                return await authenticate(session, token), self.ttl
+
+        # Hex digests never equal "exist", the other key of the same map.
+        return await self._cached(hash_key(token), load)
