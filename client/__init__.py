@@ -10,6 +10,7 @@ from client.client import AsyncClient, Client, compress
 from client.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     HeadwaterError,
     NotFound,
     RunTimeout,
@@ -24,6 +25,7 @@ __all__ = [
     "BadRequest",
     "Client",
     "Conflict",
+    "Forbidden",
     "HeadwaterError",
     "NotFound",
     "RunTimeout",

@@ -32,6 +32,10 @@ class Unauthenticated(HeadwaterError):
     """The server needs an API key, or refused the one given."""
 
 
+class Forbidden(HeadwaterError):
+    """The API key is valid, but its role (read, run, admin) does not allow this mutation."""
+
+
 class ServerError(HeadwaterError):
     """The server failed unexpectedly (it has logged the details)."""
 
@@ -49,6 +53,7 @@ _BY_CODE: dict[str, type[HeadwaterError]] = {
     "CONFLICT": Conflict,
     "VERSION_LOCKING_ERROR": VersionLockError,
     "UNAUTHENTICATED": Unauthenticated,
+    "FORBIDDEN": Forbidden,
     "INTERNAL_SERVER_ERROR": ServerError,
 }
 

@@ -3,6 +3,7 @@
     headwater start                 API + services; embedded Postgres unless a URL is configured
     headwater services              the background services alone
     headwater db upgrade | reset    schema migrations
+    headwater key create|list|revoke  API keys with roles (on the database directly)
     headwater project|flow|run ...  talk to a running server (client/commands.py)
 
 Settings come from HEADWATER_* environment variables; flags override them.
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     services = commands.add_parser("services", help="run the background services without the API")
     _add_database_flags(services)
     services.set_defaults(handler=cmd_services)
+
+    from server.key_commands import add_key_commands
+
+    add_key_commands(commands, _add_database_flags)
 
     from client.commands import add_commands
 

@@ -93,7 +93,10 @@ class Settings:
     retention_interval_seconds: float = 3600.0
 
     # Optional shared secret: when set, requests must carry `Authorization: Bearer <key>`.
+    # It acts as an admin key; named keys with roles are managed with `headwater key`.
     api_key: str | None = None
+    # How long a process trusts its answer for a key: a revoked key stops working within this.
+    api_key_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.app import create_app
 from server.db import migrate
 from server.db.engine import create_engine
-from server.db.models import Base
+from server.db.models import Base, Private
 from server.domain.tenants import ensure_default_tenant
 from server.settings import Settings
 from tests.server_process import ServerProcess
@@ -55,7 +55,7 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture(autouse=True)
 async def clean_database(engine) -> None:
     """Every test starts from empty tables and the default tenant, as after a first start."""
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *Private.metadata.sorted_tables])
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
     async with engine.begin() as connection:

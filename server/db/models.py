@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    CheckConstraint,
     ForeignKey,
     Index,
     Interval,
@@ -300,6 +301,35 @@ class Message(Base):
     type: Mapped[str | None]
     text: Mapped[str | None]
     content: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+
+
+class Private(DeclarativeBase):
+    """Tables the API never exposes: the Hasura-style read layer is generated from `Base` only,
+    so a table here cannot leak through a query however the catalogue grows."""
+
+    type_annotation_map = Base.type_annotation_map
+
+
+# Who may call the API (server/domain/api_keys.py). Only a SHA-256 of each key is stored.
+API_KEY_ROLES = ("read", "run", "admin")
+
+
+class ApiKey(Private):
+    __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint("role IN ('read', 'run', 'admin')", name="ck_api_key_role"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    name: Mapped[str] = mapped_column(unique=True)
+    role: Mapped[str]
+    # Hex SHA-256 of the key; the key itself is shown once, at creation, and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The key's first characters, not secret, so a listing can tell keys apart.
+    prefix: Mapped[str]
+    created: Mapped[dt.datetime] = mapped_column(server_default=NOW)
+    # Updated at most once a minute per key and process (authentication is on the hot path).
+    last_used: Mapped[dt.datetime | None]
+    revoked: Mapped[dt.datetime | None]
 
 
 @dataclass(frozen=True)

@@ -45,3 +45,9 @@ class Unauthenticated(DomainError):
 
 UNIQUENESS_VIOLATION = "Uniqueness violation."
 FOREIGN_KEY_VIOLATION = "Foreign key violation."
+
+
+class Forbidden(DomainError):
+    """The caller is authenticated, but its key's role does not allow the operation."""
+
+    code = "FORBIDDEN"

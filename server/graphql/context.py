@@ -10,6 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.engine import transaction
+from server.domain.api_keys import Principal
 from server.settings import Settings
 
 
@@ -21,6 +22,9 @@ class Context:
     headers: Mapping[str, str] = field(default_factory=dict)
     # The variables as sent: JSON key order kept (the read layer honours it in `order_by`).
     raw_variables: Mapping[str, Any] = field(default_factory=dict)
+    # Who is calling (server/graphql/authentication.py); its role limits the mutations it may
+    # run (server/graphql/authorization.py). None: an in-process caller, not limited.
+    principal: Principal | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -24,7 +24,7 @@ INTERNAL_ERROR = "An internal error occurred; it has been logged on the server."
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 
-def _database_unreachable(error: BaseException) -> bool:
+def database_unreachable(error: BaseException) -> bool:
     """The database could not be reached or dropped the connection: nothing was applied."""
     if isinstance(error, (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError)):
         return True
@@ -90,7 +90,7 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
         return error.message, "GRAPHQL_VALIDATION_FAILED", False
     if isinstance(original, DomainError):
         return original.message, original.code, False
-    if _database_unreachable(original):
+    if database_unreachable(original):
         logger.warning("database unavailable: %s", original)
         return "The database is unavailable; nothing was changed. Retry shortly.", DATABASE_UNAVAILABLE, False
     if isinstance(original, IntegrityError):

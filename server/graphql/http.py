@@ -8,7 +8,6 @@ errors as HTTP 200 (a 5xx makes the client resend mutations), and no stack trace
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from server.graphql.authentication import Refused, authenticate
 from server.graphql.context import Context
 from server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
 
@@ -39,12 +39,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise RequestTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def authorized(header: str | None, api_key: str) -> bool:
-    """`Authorization: Bearer <key>`, compared in constant time."""
-    scheme, _, token = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), api_key.encode())
 
 
 def parse_payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -101,15 +95,17 @@ class GraphQLEndpoint:
             query, variables, operation_name = parse_payload(body)
         except ValueError as exc:
             return JSONResponse(request_error(str(exc)))
-        if settings.api_key and not authorized(request.headers.get("authorization"), settings.api_key):
-            # The Prefect client recognises UNAUTHENTICATED and raises its AuthorizationError.
-            return JSONResponse(request_error("Unauthenticated: a valid API key is required.", "UNAUTHENTICATED"))
+        try:
+            principal = await authenticate(request, state)
+        except Refused as refused:
+            return refused.response
 
         context = Context(
             sessions=state.sessions,
             settings=settings,
             headers={k.lower(): v for k, v in request.headers.items()},
             raw_variables=variables or {},
+            principal=principal,
         )
         result = await self.schema.execute(
             query, variable_values=variables, context_value=context, operation_name=operation_name

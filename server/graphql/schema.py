@@ -26,6 +26,7 @@ from server.graphql import (
     task_runs,
     tenants,
 )
+from server.graphql.authorization import RoleCheck
 from server.graphql.validation import MaxDepthRule, ShapeValidationCache
 from server.graphql.scalars import SCALAR_MAP
 
@@ -68,5 +69,6 @@ schema = HeadwaterSchema(
         lambda: ParserCache(maxsize=512),
         ShapeValidationCache,
         lambda: AddValidationRules([MaxDepthRule]),
+        RoleCheck,
     ],
 )

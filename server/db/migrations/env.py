@@ -2,9 +2,9 @@
 
 from alembic import context
 
-from server.db.models import Base
+from server.db.models import Base, Private
 
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, Private.metadata]
 
 
 def run_migrations_online() -> None:
