@@ -59,6 +59,13 @@ class EmbeddedPostgres:
             pid = _lock_file_pid(lock_file)
             if pid is not None and not _live_postgres(pid):
                 lock_file.unlink(missing_ok=True)
+        if self._server.system_user is not None:
+            # Run as root, the server runs as pgserver's user, who must be able to reach the
+            # folder: pgserver opens up its parents at start, and something may have closed
+            # them since (pytest does, for its temporary folders).
+            from pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.pgdata)
         log = self.pgdata / "log"
         args = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", str(int(timeout)),
                 "-o", '-h ""', "-l", str(log)]
@@ -72,7 +79,7 @@ class EmbeddedPostgres:
             output.seek(0)
             said = output.read().decode(errors="replace").strip().splitlines()
         if result.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed: {said[-1] if said else _last_line(log)}")
+            raise RuntimeError(f"pg_ctl start failed: {said[-1] if said else 'no output'} (log: {_last_line(log)})")
         # pgserver stops the postmaster it knows of at exit: make that the new one.
         self._server._postmaster_info = PostmasterInfo.read_from_pgdata(self.pgdata)
 

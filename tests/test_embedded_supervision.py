@@ -108,6 +108,10 @@ def test_health_fails_while_the_embedded_postgres_cannot_be_restarted(tmp_path):
     pgdata = tmp_path / "data" / "postgres"
     env = embedded_env(tmp_path, HEADWATER_HEALTH_GRACE_SECONDS="2")
     with ServerProcess("--workers", "2", "--no-services", env=env, log_path=log) as server:
+        deadline = time.monotonic() + 60
+        while log.read_text().count("Application startup complete") < 2:  # both workers up
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
         tenant = tenant_of(server)
         assert post(server, CREATE, {"input": {"tenant_id": tenant, "name": "kept"}})[0] == 200
         status, body, _ = get(server, "/health")
