@@ -278,3 +278,52 @@ async def test_retention_deletes_only_old_finished_runs(app, db, make_run):
     assert remaining == {old_running["id"], fresh_done["id"]}, "running and recent runs are kept"
     assert await db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id"), {"id": old_done["id"]}) == 0
     assert await db.scalar(text("SELECT count(*) FROM task_run WHERE flow_run_id = :id"), {"id": old_done["id"]}) == 0
+
+
+@pytest.mark.slow
+async def test_dead_run_in_a_live_server_is_resurrected_then_failed_exactly_once(database_url, db, make_run, tmp_path):
+    """Issue 10 item 12, end to end: two replicas (`--workers 2`) with fast services and a 2 s
+    heartbeat cutoff. A Running run whose process is gone, with a task Running: the zombie killer
+    retries the task, Lazarus reschedules the run once; the run starts again and dies again, and
+    Lazarus fails it once (limit 1)."""
+    import asyncio
+
+    from tests.server_process import ServerProcess
+
+    def lazarus_logs(level: str):
+        return db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id AND name = 'headwater.Lazarus.FlowRun' "
+                              "AND level = :level"), {"id": run["id"], "level": level})
+
+    async def wait_for(table: str, row_id: str, state: str, seconds: float = 60) -> None:
+        for _ in range(int(seconds / 0.2)):
+            if await state_of(db, table, row_id) == state:
+                return
+            await asyncio.sleep(0.2)
+        assert await state_of(db, table, row_id) == state, log.read_text()
+
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    run = await make_run(retries=1, heartbeat=long_ago)
+    await db.execute(text("UPDATE task SET retry_delay = interval '0 seconds'"))
+    await db.commit()
+    env = {"HEADWATER_DATABASE_URL": database_url, "HEADWATER_MIGRATE_ON_START": "false",
+           "HEADWATER_ZOMBIE_KILLER_INTERVAL_SECONDS": "0.3", "HEADWATER_LAZARUS_INTERVAL_SECONDS": "0.3",
+           "HEADWATER_SCHEDULER_INTERVAL_SECONDS": "30", "HEADWATER_HEARTBEAT_CUTOFF_SECONDS": "2",
+           "HEADWATER_LAZARUS_RESURRECTION_LIMIT": "1"}
+    log = tmp_path / "headwater.log"
+    with ServerProcess("--workers", "2", env=env, log_path=log):
+        await wait_for("flow_run", run["id"], "Scheduled")
+        assert await state_of(db, "task_run", run["task_run_id"]) == "Retrying"
+        assert await db.scalar(text("SELECT times_resurrected FROM flow_run WHERE id = :id"), {"id": run["id"]}) == 1
+
+        # An agent starts it again and that process dies too: Running, silent, the retry still pending.
+        await db.execute(text("UPDATE flow_run SET state = 'Running', heartbeat = :hb WHERE id = :id"),
+                         {"hb": long_ago, "id": run["id"]})
+        await db.commit()
+        await wait_for("flow_run", run["id"], "Failed")
+        await asyncio.sleep(3)  # more passes of both replicas: nothing further happens
+        await db.commit()
+        assert await state_of(db, "flow_run", run["id"]) == "Failed"
+        assert await lazarus_logs("INFO") == 1 and await lazarus_logs("ERROR") == 1
+        assert await db.scalar(text("SELECT count(*) FROM task_run_state WHERE task_run_id = :id AND state = 'Retrying'"),
+                               {"id": run["task_run_id"]}) == 1
+        assert await db.scalar(text("SELECT times_resurrected FROM flow_run WHERE id = :id"), {"id": run["id"]}) == 1
