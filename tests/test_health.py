@@ -90,3 +90,23 @@ async def test_probe_notices_recovery(app):
         assert probe.health() == (200, {"status": "ok", "database": "ok"})
     finally:
         await probe.stop()
+
+
+def test_a_server_still_starting_up_is_unavailable_not_an_internal_error():
+    """Right after a restart Postgres refuses connections with SQLSTATE 57P03; asyncpg's error
+    reaches us as a generic driver error, which used to be answered as an internal error."""
+    import asyncpg
+    from graphql import GraphQLError
+
+    from server.graphql.errors import DATABASE_UNAVAILABLE, classify
+
+    class DriverError(Exception):
+        """Like SQLAlchemy's adapted asyncpg error: the SQLSTATE is on its cause."""
+
+    starting = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    try:
+        raise DriverError("the database system is starting up") from starting
+    except DriverError as wrapped:
+        error = wrapped
+    message, code, unexpected = classify(GraphQLError("x", original_error=error))
+    assert code == DATABASE_UNAVAILABLE and not unexpected
