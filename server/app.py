@@ -22,6 +22,7 @@ from server import __version__
 from server.db import migrate
 from server.db.engine import create_engine, create_sessionmaker, transaction
 from server.domain.tenants import ensure_default_tenant
+from server.health import DatabaseProbe
 from server.graphql.graphiql import GRAPHIQL_HTML
 from server.graphql.http import GraphQLEndpoint
 from server.graphql.schema import schema
@@ -44,6 +45,11 @@ def create_app(settings: Settings) -> Starlette:
             await migrate.upgrade(engine)
         async with transaction(app.state.sessions) as session:
             await ensure_default_tenant(session)
+        app.state.database_probe = DatabaseProbe(
+            settings.database_url, request_engine=engine, embedded=settings.database_embedded,
+            grace_seconds=settings.health_grace_seconds,
+        )
+        await app.state.database_probe.start()
         runner = None
         if settings.services_enabled:
             from services.runner import ServiceRunner, build_services
@@ -56,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             if runner is not None:
                 await runner.stop()
+            await app.state.database_probe.stop()
             await engine.dispose()
 
     endpoint = GraphQLEndpoint(schema, graphiql_html=GRAPHIQL_HTML)
@@ -70,8 +77,9 @@ def create_app(settings: Settings) -> Starlette:
 
 
 async def health(request: Request) -> JSONResponse:
-    """The process is up (liveness)."""
-    return JSONResponse({"status": "ok", "version": __version__})
+    """The process can do its job (liveness), from the background probe's last answer: see server/health.py."""
+    status, body = request.app.state.database_probe.health()
+    return JSONResponse({**body, "version": __version__}, status_code=status)
 
 
 async def ready(request: Request) -> JSONResponse:

@@ -101,18 +101,27 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[Settings]:
-    """Settings with a database URL: the configured one, or an embedded Postgres for the duration."""
+def database(settings: Settings, supervise: bool = False) -> Iterator[Settings]:
+    """Settings with a database URL: the configured one, or an embedded Postgres for the duration.
+
+    `supervise` (long-running commands) restarts the embedded Postgres if it dies.
+    """
     if settings.database_url:
         yield settings
         return
     from server.embedded import EmbeddedPostgres
+    from server.embedded_supervisor import EmbeddedPostgresSupervisor
 
     embedded = EmbeddedPostgres(settings.data_dir)
     logger.info("embedded Postgres ready (data in %s)", embedded.pgdata)
+    supervisor = EmbeddedPostgresSupervisor(embedded) if supervise else None
+    if supervisor is not None:
+        supervisor.start()
     try:
-        yield settings.replace(database_url=embedded.url)
+        yield settings.replace(database_url=embedded.url, database_embedded=True)
     finally:
+        if supervisor is not None:
+            supervisor.stop()  # first, so the server it stops is not started again
         embedded.stop()
 
 
@@ -148,7 +157,7 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
 
     from server.app import create_app
 
-    with database(settings) as ready:
+    with database(settings, supervise=True) as ready:
         asyncio.run(_wait_for_database(ready.database_url or "", ready.db_wait_seconds))
         options = dict(
             host=ready.host,
@@ -243,7 +252,7 @@ async def _run_services(settings: Settings) -> None:
 
 
 def cmd_services(settings: Settings, args: argparse.Namespace) -> int:
-    with database(settings) as ready:
+    with database(settings, supervise=True) as ready:
         asyncio.run(_run_services(ready))
     return 0
 

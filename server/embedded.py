@@ -3,11 +3,16 @@
 Started once by the CLI (not per worker) when no database URL is configured, and stopped when
 the process exits. pgserver listens on a Unix socket inside the data folder only, so nothing is
 exposed on the network, and several headwater processes on the same folder share one server.
+If the postmaster dies, `restart()` starts it again on the same data folder and socket, so the
+URL every worker holds stays valid (server/embedded_supervisor.py decides when).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -28,7 +33,88 @@ class EmbeddedPostgres:
         logger.info("starting embedded Postgres in %s", self.pgdata)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         self.url: str = self._server.get_uri()
+        # Kept so a restart listens on the very same socket (the URL names its folder).
+        self.socket_dir = self._server.get_postmaster_info().socket_dir
+
+    def is_running(self) -> bool:
+        """The postmaster named in postmaster.pid is alive (a cheap check: no connection).
+
+        A killed postmaster may linger as a zombie when nothing reaps it (containers whose
+        init does not), so a zombie counts as dead.
+        """
+        return _live_postgres(_lock_file_pid(self.pgdata / "postmaster.pid"))
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start the postmaster again on the same data folder and socket; raise if it does not start."""
+        from pgserver._commands import POSTGRES_BIN_PATH
+        from pgserver.utils import PostmasterInfo
+
+        # Lock files naming a dead (or zombie) postmaster: Postgres refuses to start while their
+        # pid looks alive. Its shared-memory interlock still stops a second server while orphaned
+        # backends of the old one remain, so removing these is safe.
+        lock_files = [self.pgdata / "postmaster.pid"]
+        if self.socket_dir is not None:
+            lock_files.append(Path(self.socket_dir) / ".s.PGSQL.5432.lock")
+        for lock_file in lock_files:
+            pid = _lock_file_pid(lock_file)
+            if pid is not None and not _live_postgres(pid):
+                lock_file.unlink(missing_ok=True)
+        if self._server.system_user is not None:
+            # Run as root, the server runs as pgserver's user, who must be able to reach the
+            # folder: pgserver opens up its parents at start, and something may have closed
+            # them since (pytest does, for its temporary folders).
+            from pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.pgdata)
+        log = self.pgdata / "log"
+        args = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", str(int(timeout)),
+                "-o", '-h ""', "-l", str(log)]
+        if self.socket_dir is not None:
+            args += ["-o", f"-k {self.socket_dir}"]
+        args.append("start")
+        # Files, not pipes: the postmaster inherits pg_ctl's output and would hold a pipe open.
+        with tempfile.TemporaryFile() as output:
+            result = subprocess.run(args, stdout=output, stderr=output, timeout=timeout + 5,
+                                    user=self._server.system_user)
+            output.seek(0)
+            said = output.read().decode(errors="replace").strip().splitlines()
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {said[-1] if said else 'no output'} (log: {_last_line(log)})")
+        # pgserver stops the postmaster it knows of at exit: make that the new one.
+        self._server._postmaster_info = PostmasterInfo.read_from_pgdata(self.pgdata)
 
     def stop(self) -> None:
         """Stop the server if this is the last process using it (pgserver counts handles)."""
         self._server.cleanup()
+
+
+def _lock_file_pid(path: Path) -> int | None:
+    """The pid on the first line of a Postgres lock file, or None when there is none."""
+    try:
+        first = path.read_text().splitlines()[0].strip()
+    except (OSError, IndexError):
+        return None
+    return int(first) if first.lstrip("-").isdigit() else None
+
+
+def _live_postgres(pid: int | None) -> bool:
+    import psutil
+
+    if pid is None or pid <= 0:
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.name().startswith("postgres")
+    except psutil.Error:
+        return False
+
+
+def _last_line(log: Path) -> str:
+    """The postmaster's last log line: why it did not start."""
+    try:
+        with open(log, "rb") as file:
+            file.seek(max(0, os.path.getsize(log) - 4096))
+            lines = file.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no log output"
+    except OSError:
+        return "no log output"

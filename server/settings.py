@@ -75,6 +75,12 @@ class Settings:
     db_wait_seconds: float = 15.0
     # Database connections per server process (requests beyond it wait for one).
     db_pool_size: int = 20
+    # Set by `headwater start` when it runs the embedded Postgres (workers inherit it): /health
+    # then answers 503 while that server is down for longer than `health_grace_seconds`.
+    database_embedded: bool = False
+    # How long the embedded Postgres may stay unreachable (it is being restarted) before /health
+    # answers 503 so that a process supervisor restarts headwater.
+    health_grace_seconds: float = 30.0
 
     # Background services.
     services_enabled: bool = True

@@ -34,7 +34,8 @@ async def make_run(gql, db, tenant_id):
     flows: dict[int, str] = {}
 
     async def make(*, retries: int = 0, flow_state: str = "Running", task_state: str | None = "Running",
-                   heartbeat: dt.datetime = STALE, settings: dict | None = None) -> dict:
+                   heartbeat: dt.datetime = STALE, settings: dict | None = None,
+                   task_start_time: dt.datetime | None = None) -> dict:
         if retries not in flows:
             flow = f.flow(f"f{retries}", tasks=[f.task("work-1", max_retries=retries, retry_delay=30)], edges=[])
             flows[retries] = (await gql.mutate("create_flow", {"project_id": project, "serialized_flow": flow}))["id"]
@@ -52,7 +53,8 @@ async def make_run(gql, db, tenant_id):
         )
         task_run = await db.scalar(text("SELECT id FROM task_run WHERE flow_run_id = :id"), {"id": run_id})
         if task_state:
-            await db.execute(text("UPDATE task_run SET state = :s WHERE id = :id"), {"s": task_state, "id": task_run})
+            await db.execute(text("UPDATE task_run SET state = :s, state_start_time = :t WHERE id = :id"),
+                             {"s": task_state, "t": task_start_time, "id": task_run})
         await db.commit()
         return {"id": run_id, "task_run_id": str(task_run), "flow_id": flow_id}
 
@@ -127,13 +129,74 @@ async def test_lazarus_leaves_alone(app, db, make_run):
     cases = [
         await make_run(task_state="Success", heartbeat=FRESH),
         await make_run(task_state="Running"),  # the zombie killer's case
-        await make_run(task_state="Retrying"),  # waiting for the agent
+        # A flow runner that exits to wait out a long retry: an agent starts it again when due.
+        await make_run(task_state="Retrying", task_start_time=NOW + dt.timedelta(hours=1)),
+        # Due a moment ago: the agent is about to start it.
+        await make_run(task_state="Retrying", task_start_time=NOW - dt.timedelta(minutes=1)),
+        # Paused for approval (no start time): waits for a person, however long.
+        await make_run(task_state="Paused", task_start_time=None),
         await make_run(task_state="Success", settings={"lazarus_enabled": False}),
         await make_run(task_state="Success", settings={"heartbeat_enabled": False}),
     ]
     assert await lazarus(app).run_once() == 0
     for run in cases:
         assert await state_of(db, "flow_run", run["id"]) == "Running"
+
+
+async def test_run_whose_zombie_task_was_retried_is_resurrected_exactly_once(app, db, make_run):
+    """Issue 10 item 12: Running flow run, dead process, task Running -> Retrying -> stuck forever."""
+    run = await make_run(retries=2)
+    assert await zombie_killer(app).run_once() == 1
+    assert await state_of(db, "task_run", run["task_run_id"]) == "Retrying"  # due at NOW + 30 s
+    assert await lazarus(app).run_once() == 0, "the retry is not even due yet"
+
+    # The retry has been due for longer than the cutoff and still nothing heartbeats: nobody is
+    # left to run it (no agent took the Running run), so Lazarus reschedules the flow run.
+    later = NOW + dt.timedelta(seconds=30) + CUTOFF + dt.timedelta(seconds=1)
+    late_lazarus = Lazarus(app.state.sessions, interval=60, batch_size=2, heartbeat_cutoff=CUTOFF, max_attempts=3,
+                           clock=lambda: later)
+    late_zombie_killer = ZombieKiller(app.state.sessions, interval=60, batch_size=2, heartbeat_cutoff=CUTOFF,
+                                      clock=lambda: later)
+    assert await late_zombie_killer.run_once() == 0, "the zombie killer has nothing more to do with it"
+    assert await late_lazarus.run_once() == 1
+    assert await state_of(db, "flow_run", run["id"]) == "Scheduled"
+    assert await state_of(db, "task_run", run["task_run_id"]) == "Retrying", "the new flow runner reruns it"
+    assert await db.scalar(text("SELECT times_resurrected FROM flow_run WHERE id = :id"), {"id": run["id"]}) == 1
+    assert await late_lazarus.run_once() == 0, "a Scheduled run waits for an agent; it is not resurrected again"
+    assert await db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id AND name = 'headwater.Lazarus.FlowRun'"),
+                           {"id": run["id"]}) == 1
+
+
+async def test_concurrent_lazarus_passes_resurrect_each_run_once(app, db, make_run):
+    """Two replicas' passes at the same moment: `FOR UPDATE SKIP LOCKED` gives each run to one of them."""
+    import asyncio
+
+    from server.db.engine import transaction
+    from server.domain.resurrection import resurrect_stuck_runs
+
+    due_long_ago = NOW - CUTOFF - dt.timedelta(minutes=5)
+    runs = [await make_run(retries=1, task_state="Retrying", task_start_time=due_long_ago) for _ in range(5)]
+    cutoff = NOW - CUTOFF
+
+    # Deterministic interleaving: the second pass runs while the first holds its rows uncommitted.
+    async with transaction(app.state.sessions) as first:
+        claimed = await resurrect_stuck_runs(first, now=NOW, cutoff=cutoff, limit=2, max_attempts=3)
+        async with transaction(app.state.sessions) as second:
+            others = await resurrect_stuck_runs(second, now=NOW, cutoff=cutoff, limit=10, max_attempts=3)
+    assert len(claimed) == 2 and len(others) == 3
+    assert not {o.run_id for o in claimed} & {o.run_id for o in others}
+
+    # And free-running: two services at once over fresh stuck runs; each run handled once.
+    more = [await make_run(retries=1, task_state="Retrying", task_start_time=due_long_ago) for _ in range(5)]
+    handled = await asyncio.gather(lazarus(app).run_once(), lazarus(app).run_once())
+    assert sum(handled) == 5
+    await db.commit()
+    for run in [*runs, *more]:
+        row = (await db.execute(text("SELECT state, times_resurrected FROM flow_run WHERE id = :id"),
+                                {"id": run["id"]})).one()
+        assert tuple(row) == ("Scheduled", 1)
+        assert await db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id AND level = 'INFO'"),
+                               {"id": run["id"]}) == 1
 
 
 async def test_loop_keeps_going_after_a_failed_pass(app, caplog):
@@ -215,3 +278,52 @@ async def test_retention_deletes_only_old_finished_runs(app, db, make_run):
     assert remaining == {old_running["id"], fresh_done["id"]}, "running and recent runs are kept"
     assert await db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id"), {"id": old_done["id"]}) == 0
     assert await db.scalar(text("SELECT count(*) FROM task_run WHERE flow_run_id = :id"), {"id": old_done["id"]}) == 0
+
+
+@pytest.mark.slow
+async def test_dead_run_in_a_live_server_is_resurrected_then_failed_exactly_once(database_url, db, make_run, tmp_path):
+    """Issue 10 item 12, end to end: two replicas (`--workers 2`) with fast services and a 2 s
+    heartbeat cutoff. A Running run whose process is gone, with a task Running: the zombie killer
+    retries the task, Lazarus reschedules the run once; the run starts again and dies again, and
+    Lazarus fails it once (limit 1)."""
+    import asyncio
+
+    from tests.server_process import ServerProcess
+
+    def lazarus_logs(level: str):
+        return db.scalar(text("SELECT count(*) FROM log WHERE flow_run_id = :id AND name = 'headwater.Lazarus.FlowRun' "
+                              "AND level = :level"), {"id": run["id"], "level": level})
+
+    async def wait_for(table: str, row_id: str, state: str, seconds: float = 60) -> None:
+        for _ in range(int(seconds / 0.2)):
+            if await state_of(db, table, row_id) == state:
+                return
+            await asyncio.sleep(0.2)
+        assert await state_of(db, table, row_id) == state, log.read_text()
+
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    run = await make_run(retries=1, heartbeat=long_ago)
+    await db.execute(text("UPDATE task SET retry_delay = interval '0 seconds'"))
+    await db.commit()
+    env = {"HEADWATER_DATABASE_URL": database_url, "HEADWATER_MIGRATE_ON_START": "false",
+           "HEADWATER_ZOMBIE_KILLER_INTERVAL_SECONDS": "0.3", "HEADWATER_LAZARUS_INTERVAL_SECONDS": "0.3",
+           "HEADWATER_SCHEDULER_INTERVAL_SECONDS": "30", "HEADWATER_HEARTBEAT_CUTOFF_SECONDS": "2",
+           "HEADWATER_LAZARUS_RESURRECTION_LIMIT": "1"}
+    log = tmp_path / "headwater.log"
+    with ServerProcess("--workers", "2", env=env, log_path=log):
+        await wait_for("flow_run", run["id"], "Scheduled")
+        assert await state_of(db, "task_run", run["task_run_id"]) == "Retrying"
+        assert await db.scalar(text("SELECT times_resurrected FROM flow_run WHERE id = :id"), {"id": run["id"]}) == 1
+
+        # An agent starts it again and that process dies too: Running, silent, the retry still pending.
+        await db.execute(text("UPDATE flow_run SET state = 'Running', heartbeat = :hb WHERE id = :id"),
+                         {"hb": long_ago, "id": run["id"]})
+        await db.commit()
+        await wait_for("flow_run", run["id"], "Failed")
+        await asyncio.sleep(3)  # more passes of both replicas: nothing further happens
+        await db.commit()
+        assert await state_of(db, "flow_run", run["id"]) == "Failed"
+        assert await lazarus_logs("INFO") == 1 and await lazarus_logs("ERROR") == 1
+        assert await db.scalar(text("SELECT count(*) FROM task_run_state WHERE task_run_id = :id AND state = 'Retrying'"),
+                               {"id": run["task_run_id"]}) == 1
+        assert await db.scalar(text("SELECT times_resurrected FROM flow_run WHERE id = :id"), {"id": run["id"]}) == 1

@@ -1,9 +1,16 @@
 """Lazarus: flow runs stuck with no live process are scheduled again, a limited number of times.
 
 A run is stuck when it is Running or Submitted, its heartbeat is older than the cutoff, and none
-of its task runs is running or waiting to run (those are the zombie killer's, or the agent's).
-It is rescheduled so an agent starts it afresh, up to the resurrection limit; after that it is
-Failed. Flows with heartbeats or Lazarus disabled are skipped, and a run with a fresh heartbeat
+of its task runs is busy. A running task run is busy (the zombie killer's). A task run waiting
+in a Scheduled-family state (Retrying, Scheduled, Queued...) is busy only until it has been due
+for longer than the cutoff: a flow runner exits on purpose to wait out a long retry, and an agent
+starts the Running flow run again once the retry is due, so a run waiting on a future retry is
+not dead. But once the retry has been due for a whole cutoff with still no heartbeat, nobody
+is alive to run it (no agent took it, or the process the zombie killer reaped was the only one),
+and without this rule the run would stay Running forever. A task run waiting with no start time
+(Paused for approval) waits for a person, so it is always busy.
+A stuck run is rescheduled so an agent starts it afresh (its flow runner then reruns the retrying
+task), up to the resurrection limit; after that it is Failed. Flows with heartbeats or Lazarus disabled are skipped, and a run with a fresh heartbeat
 is never touched. Claimed with `FOR UPDATE SKIP LOCKED`, so replicas never handle a run twice.
 """
 
@@ -11,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Flow, FlowGroup, FlowRun, TaskRun
@@ -22,8 +29,10 @@ from server.domain.logs import write_service_log
 from server.domain.zombies import Outcome
 
 LOGGER = "headwater.Lazarus.FlowRun"
-# Task runs in these states mean the run is still being worked on (or will be).
-BUSY_TASK_STATES = sorted(SCHEDULED_STATES | RUNNING_STATES)
+# Task runs in these states mean the run is still being worked on.
+WORKING_TASK_STATES = sorted(RUNNING_STATES)
+# Task runs in these states mean the run will be worked on once they are due (see the docstring).
+WAITING_TASK_STATES = sorted(SCHEDULED_STATES)
 
 
 async def resurrect_stuck_runs(
@@ -32,7 +41,14 @@ async def resurrect_stuck_runs(
     busy_task = (
         select(literal(1))
         .select_from(TaskRun)
-        .where(TaskRun.flow_run_id == FlowRun.id, TaskRun.state.in_(BUSY_TASK_STATES))
+        .where(
+            TaskRun.flow_run_id == FlowRun.id,
+            or_(
+                TaskRun.state.in_(WORKING_TASK_STATES),
+                TaskRun.state.in_(WAITING_TASK_STATES)
+                & (TaskRun.state_start_time.is_(None) | (TaskRun.state_start_time > cutoff)),
+            ),
+        )
         .exists()
     )
     rows = (
