@@ -9,7 +9,8 @@ dateutil's own iteration has two unbounded costs, both reachable from one regist
   2018 walks millions of occurrences before reaching today.
 
 So the rule's period loop (dateutil's ``rrule._iter``, unchanged) runs with an
-``_iterinfo`` that charges each period to a :class:`SearchBounds` and stops at its horizon,
+``_iterinfo`` that charges each period to a :class:`SearchBounds` and stops at its horizon
+(and a ``divmod`` that charges the loop's search for the next allowed time of day),
 and a rule without ``COUNT`` whose periods have a fixed length (weekly to secondly) starts
 from the period just before the search origin instead of from ``DTSTART``; that is exact,
 because such a rule's occurrences in a period depend only on the period. Rule sets are
@@ -73,17 +74,34 @@ class _BoundedIterInfo(dateutil_rrule._iterinfo):
 
 
 _RRULE_ITER = dateutil_rrule.rrule._iter
-if "_iterinfo" not in _RRULE_ITER.__code__.co_names or _RRULE_ITER.__code__.co_freevars:
+_NEEDED_NAMES = {"_iterinfo", "divmod"}
+if not _NEEDED_NAMES <= set(_RRULE_ITER.__code__.co_names) or _RRULE_ITER.__code__.co_freevars:
     # Fail at import, in the tests, rather than evaluate rules unbounded after an upgrade.
     raise ImportError("this dateutil version's rrule._iter cannot be bounded")
 _RRULE_GLOBALS = dict(_RRULE_ITER.__globals__)
+# Inner-loop iterations per search step: an iteration costs a fraction of a period.
+_ITERATIONS_PER_STEP = 16
 
 
 def _bounded_period_loop(rule: dateutil_rrule.rrule, bounds: SearchBounds) -> Iterator[datetime]:
     """dateutil's own `rrule._iter`, run with the bounded `_iterinfo` (a fresh namespace per
-    call, so concurrent evaluations in different threads never share bounds)."""
+    call, so concurrent evaluations in different threads never share bounds).
+
+    Between two periods, a minutely or secondly rule with BYHOUR/BYMINUTE looks for its
+    next allowed time one interval at a time (up to 86,400 tries per period); each try
+    calls `divmod`, so a counting `divmod` charges those tries too."""
     namespace = dict(_RRULE_GLOBALS)
     namespace["_iterinfo"] = lambda owner: _BoundedIterInfo(owner, bounds)
+    calls = 0
+
+    def counted_divmod(a, b):
+        nonlocal calls
+        calls += 1
+        if calls % _ITERATIONS_PER_STEP == 0 and not bounds.spend():
+            raise _OutOfBounds
+        return divmod(a, b)
+
+    namespace["divmod"] = counted_divmod
     loop = types.FunctionType(_RRULE_ITER.__code__, namespace, "_iter", _RRULE_ITER.__defaults__)
     return loop(rule)
 
@@ -173,5 +191,7 @@ def set_occurrences(
                 head = next(stream, None)
             exclusion_heads[index] = head
             excluded = excluded or head == moment
+        if bounds.steps_exhausted:  # an exclusion rule was cut short: `moment` is unchecked
+            return
         if not excluded:
             yield moment
