@@ -180,12 +180,21 @@ async def test_a_thousand_schedules_in_one_pass(app, db, register):
     assert len(per_flow) == 1000 and set(per_flow) == {10}
 
 
-async def test_invalid_stored_schedule_is_skipped_with_a_warning(app, db, register, caplog):
-    bad = await register("bad", {"clocks": [{"type": "MoonClock"}]}, db=db)
+async def test_invalid_stored_schedule_is_skipped_with_one_warning(app, db, register, caplog):
+    """Registration refuses such a schedule now; one stored before that is skipped, and
+    reported once, not on every pass."""
+    bad = await register("bad", f.interval_schedule(3600), db=db)
+    await db.execute(text("UPDATE flow SET schedule = CAST(:s AS jsonb) WHERE id = :id"),
+                     {"s": json.dumps({"clocks": [{"type": "MoonClock"}]}), "id": bad})
+    await db.commit()
     good = await register("good", f.interval_schedule(3600), db=db)
     assert await scheduler(app).run_once() == 10
     assert await runs_of(db, bad) == [] and len(await runs_of(db, good)) == 10
-    assert any("cannot be evaluated" in r.getMessage() and bad in r.getMessage() for r in caplog.records)
+    warnings = [r for r in caplog.records if "cannot be evaluated" in r.getMessage() and bad in r.getMessage()]
+    assert len(warnings) == 1
+    assert await scheduler(app, now=NOW + dt.timedelta(hours=1)).run_once() == 1
+    warnings = [r for r in caplog.records if "cannot be evaluated" in r.getMessage() and bad in r.getMessage()]
+    assert len(warnings) == 1, "a later pass does not repeat the warning"
 
 
 def test_auto_schedule_keys_distinguish_variants():

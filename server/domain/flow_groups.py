@@ -103,7 +103,8 @@ async def _flow_ids(session: AsyncSession, flow_group_id: uuid.UUID) -> list[uui
 
 async def set_schedule(session: AsyncSession, flow_group_id: uuid.UUID, schedule: dict[str, Any] | None) -> None:
     """Replace (or with None, remove) the group's schedule. Runs the old one created are removed;
-    active versions get the new schedule's runs at once."""
+    active versions get the new schedule's runs at once. A schedule that can never fire is refused."""
+    await schedules.validate_schedule(schedule)
     await _set(session, flow_group_id, schedule=schedule)
     flow_ids = await _flow_ids(session, flow_group_id)
     await schedules.remove_future_runs(session, flow_ids)

@@ -107,6 +107,7 @@ async def create_flow(
 ) -> uuid.UUID:
     """Register a serialized flow as a new version; returns the flow id (or the existing one)."""
     spec = parse_flow(serialized_flow)
+    await schedules.validate_schedule(spec.schedule)
     project = await require(session, Project, project_id)
     tenant_id = project.tenant_id
     if version_group_id is not None and not version_group_id.strip():

@@ -4,22 +4,48 @@ The schedule that counts is the flow group's when it has one (set with
 `set_flow_group_schedule`), else the one the flow was registered with. A flow whose required
 parameters have no value from the group's defaults or from every clock's `parameter_defaults`
 can never be auto-scheduled: the scheduler would not know what to pass.
+
+A schedule is validated when it is registered or set (`validate_schedule`): one that cannot
+be read, or cannot produce an event within the clocks' search bounds, is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import uuid
-from typing import Iterable
+from typing import Any, Iterable
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Flow, FlowGroup, FlowRun
+from server.domain.clocks import ScheduleError, cached_schedule, schedule_problem
 from server.domain.errors import InvalidInput
 from server.domain.lookup import require
 from server.domain.scheduling import effective_schedule, schedule_flow, unschedulable_parameters
 
 REQUIRED_PARAMETERS_ERROR = "Can not schedule a flow that has required parameters."
+
+
+def _problem(schedule: Any, now: dt.datetime) -> str | None:
+    try:
+        parsed = cached_schedule(schedule)
+    except ScheduleError as exc:
+        return f"Invalid schedule: {exc}"
+    return schedule_problem(parsed, now)
+
+
+async def validate_schedule(schedule: Any, *, now: dt.datetime | None = None) -> None:
+    """Refuse (InvalidInput) a schedule that cannot be read or can never fire; None passes.
+
+    The search runs in a worker thread: bounded, but up to a fraction of a second of CPU
+    for a pathological schedule, which the event loop must not wait for."""
+    if schedule is None:
+        return
+    problem = await asyncio.to_thread(_problem, schedule, now or dt.datetime.now(dt.timezone.utc))
+    if problem is not None:
+        raise InvalidInput(problem)
 
 
 async def activate(

@@ -7,10 +7,15 @@ already exists among the flow's future runs are skipped, the rest are inserted i
 `ON CONFLICT DO NOTHING`. So a pass is idempotent, several replicas may run it at once, and
 deleted future runs (schedule turned off, flow archived) come back at identical times when the
 schedule is turned on again.
+
+Evaluating schedules is pure CPU work (bounded by server.domain.clocks.SearchBounds, but up
+to a fraction of a second for a pathological schedule), so a batch's evaluations run in a
+worker thread while the event loop keeps serving requests; the database work stays on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +35,10 @@ from server.domain.flow_runs import NewRun, insert_runs, new_run, resolve_labels
 logger = logging.getLogger("headwater.scheduler")
 
 DEFAULT_MAX_RUNS = 10
+# (flow id, problem) pairs already logged, so a stored schedule that cannot be evaluated is
+# reported once per process rather than on every scheduler pass.
+_REPORTED: set[tuple[uuid.UUID, str]] = set()
+_REPORTED_LIMIT = 10_000
 
 
 def effective_schedule(flow: Flow, group: FlowGroup | None) -> dict[str, Any] | None:
@@ -61,16 +70,33 @@ class BatchResult:
     last_flow_id: uuid.UUID | None
 
 
-def _runs_for_flow(
-    flow: Flow, group: FlowGroup, *, now: dt.datetime, max_runs: int, existing_keys: set[str]
+def _warn_once(flow: Flow, problem: str) -> None:
+    key = (flow.id, problem)
+    if key in _REPORTED:
+        return
+    if len(_REPORTED) >= _REPORTED_LIMIT:
+        _REPORTED.clear()
+    _REPORTED.add(key)
+    logger.warning("flow %s (%s) %s", flow.id, flow.name, problem)
+
+
+def _evaluate(schedules: list[dict[str, Any]], now: dt.datetime, max_runs: int) -> list[list[ClockEvent] | ScheduleError]:
+    """The next events of each schedule (or why it cannot be evaluated): the pure part of a
+    batch, run in a worker thread."""
+    results: list[list[ClockEvent] | ScheduleError] = []
+    for schedule in schedules:
+        try:
+            results.append(next_events(schedule, after=now, n=max_runs))
+        except ScheduleError as exc:
+            results.append(exc)
+    return results
+
+
+def _runs_for_events(
+    flow: Flow, group: FlowGroup, events: list[ClockEvent] | ScheduleError, *, existing_keys: set[str]
 ) -> list[NewRun]:
-    schedule = effective_schedule(flow, group)
-    if schedule is None or unschedulable_parameters(flow, group, schedule):
-        return []
-    try:
-        events = next_events(schedule, after=now, n=max_runs)
-    except ScheduleError as exc:
-        logger.warning("flow %s (%s) has a schedule that cannot be evaluated: %s", flow.id, flow.name, exc)
+    if isinstance(events, ScheduleError):
+        _warn_once(flow, f"has a schedule that cannot be evaluated: {events}")
         return []
     runs = []
     for event in events:
@@ -86,7 +112,7 @@ def _runs_for_flow(
                 )
             )
         except InvalidInput as exc:
-            logger.warning("flow %s (%s) cannot be auto-scheduled: %s", flow.id, flow.name, exc)
+            _warn_once(flow, f"cannot be auto-scheduled: {exc}")
             return []
     return runs
 
@@ -141,9 +167,15 @@ async def schedule_batch(
     if not pairs:
         return BatchResult(0, 0, None)
     existing = await _existing_future_keys(session, [flow.id for flow, _ in pairs], now)
-    runs: list[NewRun] = []
+    schedulable = []
     for flow, group in pairs:
-        runs.extend(_runs_for_flow(flow, group, now=now, max_runs=max_runs, existing_keys=existing.get(flow.id, set())))
+        schedule = effective_schedule(flow, group)
+        if schedule is not None and not unschedulable_parameters(flow, group, schedule):
+            schedulable.append((flow, group, schedule))
+    results = await asyncio.to_thread(_evaluate, [schedule for _, _, schedule in schedulable], now, max_runs)
+    runs: list[NewRun] = []
+    for (flow, group, _), events in zip(schedulable, results):
+        runs.extend(_runs_for_events(flow, group, events, existing_keys=existing.get(flow.id, set())))
     created = await insert_runs(session, runs)
     return BatchResult(len(pairs), len(created), pairs[-1][0].id)
 

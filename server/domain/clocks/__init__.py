@@ -6,9 +6,11 @@ raise :class:`ScheduleError`), :func:`next_events` (the next ``n`` :class:`Clock
 strictly after a time) and the parsed :class:`Schedule` with its clock classes.
 
 Layout: ``errors`` (ScheduleError), ``times`` (zones, wall clocks, ISO values),
-``cron`` (cron matching on wall clocks), ``clock_types`` (the clock kinds), ``rules``
-(filters and adjustments), ``schedule`` (evaluation), ``parsing`` (serialized form,
-caching, next_events).
+``bounds`` (the search horizon and step budget of one evaluation), ``cron`` (cron
+matching on wall clocks), ``recurrence`` (bounded dateutil rrule iteration),
+``clock_types`` (the clock kinds), ``rules`` (filters and adjustments), ``schedule``
+(evaluation), ``parsing`` (serialized form, caching, next_events), ``validation``
+(whether a schedule can fire at all).
 
 Semantics follow Core 1.4.1 as it ran with pendulum 2 (the pendulum its tests assume):
 
@@ -35,8 +37,10 @@ Deliberate differences from Core, each a Core bug a server should not reproduce:
 * Each clock emits strictly increasing times. Core can emit a sub-hourly interval clock's
   events out of order around a spring-forward gap, and its CronClock de-duplication can
   drop a real event or loop forever after a fall-back hour with several matches.
-* Core's CronClock stops after 1,000 events per query; here only ``max_checks`` bounds
-  the search.
+* Core's CronClock stops after 1,000 events per query; here ``max_checks`` and the
+  :class:`SearchBounds` (a horizon of ``SEARCH_HORIZON_YEARS`` past the start or the last
+  event found, and ``DEFAULT_MAX_STEPS`` search steps) bound the search. Core's other
+  clocks (and dateutil) search without bound: an impossible rrule ran to the year 9999.
 * Fixed-offset zones such as ``"+00:00"`` (what pendulum names ``datetime.timezone.utc``)
   are accepted; Core 1.4.1 cannot deserialize them.
 * Naive RRule times are read as UTC throughout (Core compares them with the wall clock
@@ -45,6 +49,7 @@ Deliberate differences from Core, each a Core bug a server should not reproduce:
   merged clock events when present.
 """
 
+from server.domain.clocks.bounds import DEFAULT_MAX_STEPS, SEARCH_HORIZON_YEARS, SearchBounds
 from server.domain.clocks.clock_types import (
     Clock,
     CronClock,
@@ -56,7 +61,8 @@ from server.domain.clocks.errors import ScheduleError
 from server.domain.clocks.parsing import cached_schedule, next_events, parse_schedule
 from server.domain.clocks.rules import _ADJUSTMENTS as _ADJUSTMENTS  # registries, for tests
 from server.domain.clocks.rules import _FILTERS as _FILTERS
-from server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule
+from server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule, SearchResult
+from server.domain.clocks.validation import schedule_problem
 
 __all__ = [
     "ClockEvent",
@@ -68,6 +74,11 @@ __all__ = [
     "DatesClock",
     "RRuleClock",
     "DEFAULT_MAX_CHECKS",
+    "DEFAULT_MAX_STEPS",
+    "SEARCH_HORIZON_YEARS",
+    "SearchBounds",
+    "SearchResult",
+    "schedule_problem",
     "parse_schedule",
     "cached_schedule",
     "next_events",

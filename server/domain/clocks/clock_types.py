@@ -14,7 +14,9 @@ from datetime import datetime, timedelta, tzinfo
 
 from dateutil import rrule as dateutil_rrule
 
+from server.domain.clocks.bounds import SearchBounds
 from server.domain.clocks.cron import _cron_pattern, _CronPattern
+from server.domain.clocks.recurrence import bounded_occurrences, rebased, set_occurrences
 from server.domain.clocks.times import (
     _DAY,
     _MINUTE,
@@ -41,9 +43,16 @@ class Clock:
     parameter_defaults: dict = field(default_factory=dict)
     labels: tuple[str, ...] | None = None
 
-    def instants(self, after: datetime) -> Iterator[tuple[datetime, tzinfo]]:
-        """Strictly increasing (UTC instant, local zone) pairs strictly after `after` (UTC)."""
+    def instants(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo]]:
+        """Strictly increasing (UTC instant, local zone) pairs strictly after `after` (UTC),
+        ending early (quietly) at the bounds' horizon or once their step budget is spent."""
         raise NotImplementedError
+
+    def ended_by(self, moment: datetime) -> bool:
+        """True when the clock's settings alone say it has no event after `moment` (an
+        end_date, an rrule's UNTIL, the last of its dates), without searching."""
+        end = getattr(self, "end", None)
+        return end is not None and end <= moment
 
     def same_payload(self, other: Clock) -> bool:
         """Events of two clocks at the same time are identical only if this matches."""
@@ -87,16 +96,16 @@ class IntervalClock(Clock):
         k_wall = max(0, (wall_after - slack - self._start_wall) // self.interval)
         return min(k_elapsed, k_wall) if after < start + _DAY else k_wall
 
-    def instants(self, after: datetime) -> Iterator[tuple[datetime, tzinfo]]:
+    def instants(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo]]:
         tz, end = self.start.tz, self.end
         k, last = self._first_candidate(after), after
-        while True:
+        while bounds.spend():
             try:
                 instant = self.at(k)
             except OverflowError:
                 return
             k += 1
-            if end is not None and instant > end:
+            if (end is not None and instant > end) or bounds.beyond(instant):
                 return
             if instant > last:  # drops repeats from wall times folded together by DST
                 last = instant
@@ -154,14 +163,16 @@ class CronClock(Clock):
             return None  # croniter skips a gap's matches when the hour field is '*'
         return _after_gap(wall, tz)
 
-    def instants(self, after: datetime) -> Iterator[tuple[datetime, tzinfo]]:
+    def instants(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo]]:
         tz, end = self.tz, self.end
         last = self._threshold(after)
-        for wall in self._pattern.iter_after(self._search_origin(last)):
+        if end is not None and last >= end:
+            return
+        for wall in self._pattern.iter_after(self._search_origin(last), bounds):
             instant = self._resolve(wall)
             if instant is None or instant <= last:
                 continue
-            if end is not None and instant > end:
+            if (end is not None and instant > end) or bounds.beyond(instant):
                 return
             last = instant
             yield instant, tz
@@ -188,9 +199,15 @@ class DatesClock(Clock):
         object.__setattr__(self, "dates", ordered)
         object.__setattr__(self, "_instants", tuple(zoned.instant for zoned in ordered))
 
-    def instants(self, after: datetime) -> Iterator[tuple[datetime, tzinfo]]:
+    def ended_by(self, moment: datetime) -> bool:
+        return self._instants[-1] <= moment
+
+    def instants(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo]]:
         last = after
-        for zoned in self.dates[bisect.bisect_right(self._instants, after) :]:
+        for index in range(bisect.bisect_right(self._instants, after), len(self.dates)):
+            zoned = self.dates[index]
+            if not bounds.spend() or bounds.beyond(zoned.instant):
+                return
             if zoned.instant > last:
                 last = zoned.instant
                 yield zoned.instant, zoned.tz
@@ -204,29 +221,58 @@ class RRuleClock(Clock):
     start: datetime | None = None
     end: datetime | None = None
     _naive: bool = field(init=False, repr=False, compare=False)
-    _empty: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        first = next(iter(self.rule), None)
-        object.__setattr__(self, "_empty", first is None)
-        object.__setattr__(self, "_naive", first is not None and first.tzinfo is None)
+        # Decided from the rule's own times: iterating it to look would be unbounded.
+        starts = _rule_starts(self.rule)
+        object.__setattr__(self, "_naive", bool(starts) and starts[0].tzinfo is None)
 
-    def instants(self, after: datetime) -> Iterator[tuple[datetime, tzinfo]]:
-        if self._empty:
-            return
+    def ended_by(self, moment: datetime) -> bool:
+        if super().ended_by(moment):
+            return True
+        rules = [self.rule] if isinstance(self.rule, dateutil_rrule.rrule) else self.rule._rrule
+        dates = [] if isinstance(self.rule, dateutil_rrule.rrule) else self.rule._rdate
+        try:
+            return all(
+                rule._until is not None and _as_utc(rule._until) <= moment for rule in rules
+            ) and all(_as_utc(date) <= moment for date in dates)
+        except TypeError:
+            return False
+
+    def _occurrences(self, origin: datetime, bounds: SearchBounds) -> Iterator[datetime]:
+        """The rule's times from shortly before `origin` (UTC) on, within the bounds."""
+        if isinstance(self.rule, dateutil_rrule.rruleset):
+            return set_occurrences(self.rule, origin, bounds)
+        return bounded_occurrences(rebased(self.rule, origin), bounds)
+
+    def instants(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo]]:
         inclusive = self.start is not None and after < self.start
         origin = self.start if inclusive else after
-        if self._naive:
-            origin = origin.replace(tzinfo=None)
+        if self.end is not None and origin > self.end:
+            return
+        threshold = origin.replace(tzinfo=None) if self._naive else origin
         last = after
         try:
-            for moment in self.rule.xafter(origin, inc=inclusive):
+            for moment in self._occurrences(origin, bounds):
+                if moment < threshold or (moment == threshold and not inclusive):
+                    continue
                 tz = UTC if moment.tzinfo is None else moment.tzinfo
                 instant = _as_utc(moment)
-                if self.end is not None and instant > self.end:
+                if (self.end is not None and instant > self.end) or bounds.beyond(instant):
                     return
                 if instant > last:
                     last = instant
                     yield instant, tz
         except TypeError:  # a rruleset mixing naive and aware times cannot be ordered
             return
+
+
+def _rule_starts(rule: dateutil_rrule.rrulebase) -> list[datetime]:
+    """The times a rule or rule set starts from (its DTSTARTs and RDATEs)."""
+    if isinstance(rule, dateutil_rrule.rrule):
+        return [rule._dtstart]
+    starts = [member._dtstart for member in rule._rrule] + list(rule._rdate)
+    try:
+        return sorted(starts)
+    except TypeError:  # mixed naive and aware: evaluation will find nothing
+        return starts

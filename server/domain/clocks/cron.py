@@ -15,11 +15,8 @@ from typing import Any
 
 from croniter import CroniterBadDateError, croniter
 
+from server.domain.clocks.bounds import SEARCH_HORIZON_YEARS, SearchBounds
 from server.domain.clocks.times import _DAY, _HOUR, _MINUTE, _SECOND
-
-# croniter's default `max_years_between_matches`: how far a cron search may look ahead.
-_CRON_MAX_YEARS = 50
-
 
 
 class _CronPattern:
@@ -27,7 +24,8 @@ class _CronPattern:
 
     hour_is_any: bool
 
-    def iter_after(self, wall: datetime) -> Iterator[datetime]:
+    def iter_after(self, wall: datetime, bounds: SearchBounds) -> Iterator[datetime]:
+        """Matches strictly after `wall`, in order, until the bounds stop the search."""
         raise NotImplementedError
 
 
@@ -67,14 +65,18 @@ class _FieldPattern(_CronPattern):
             return datetime(moment.year + 1, self.months[0], 1)
         return datetime(moment.year, month, 1)
 
-    def next_after(self, wall: datetime) -> datetime | None:
-        """First match strictly after `wall`, or None within croniter's search horizon."""
+    def next_after(self, wall: datetime, bounds: SearchBounds) -> datetime | None:
+        """First match strictly after `wall`, or None when the bounds stop the search (each
+        field step costs one step: `0 0 30 2 *` walks February's days once a year)."""
         if self.has_seconds:
             moment = wall.replace(microsecond=0) + _SECOND
         else:
             moment = wall.replace(second=0, microsecond=0) + _MINUTE
-        horizon = moment.year + _CRON_MAX_YEARS
-        while moment.year <= horizon:
+        horizon = bounds.horizon_year
+        while bounds.spend():
+            if moment.year > horizon:
+                bounds.horizon_reached = True
+                return None
             if self.months is not None and moment.month not in self.months:
                 moment = self._next_month(moment)
             elif not self._day_matches(moment):
@@ -104,10 +106,10 @@ class _FieldPattern(_CronPattern):
                 return moment
         return None
 
-    def iter_after(self, wall: datetime) -> Iterator[datetime]:
+    def iter_after(self, wall: datetime, bounds: SearchBounds) -> Iterator[datetime]:
         while True:
             try:
-                match = self.next_after(wall)
+                match = self.next_after(wall, bounds)
             except (OverflowError, ValueError):  # past year 9999
                 return
             if match is None:
@@ -124,13 +126,23 @@ class _CroniterPattern(_CronPattern):
         self.day_or = day_or
         self.hour_is_any = expanded[1][0] == "*"
 
-    def iter_after(self, wall: datetime) -> Iterator[datetime]:
-        matches = croniter(self.expression, wall, day_or=self.day_or, ret_type=datetime)
-        while True:
+    def iter_after(self, wall: datetime, bounds: SearchBounds) -> Iterator[datetime]:
+        matches = croniter(
+            self.expression, wall, day_or=self.day_or, ret_type=datetime,
+            max_years_between_matches=SEARCH_HORIZON_YEARS,
+        )
+        while bounds.spend():
             try:
-                yield matches.get_next(datetime)
-            except (CroniterBadDateError, OverflowError, ValueError):
+                match = matches.get_next(datetime)
+            except CroniterBadDateError:  # nothing within SEARCH_HORIZON_YEARS
+                bounds.horizon_reached = True
                 return
+            except (OverflowError, ValueError):
+                return
+            if match.year > bounds.horizon_year:
+                bounds.horizon_reached = True
+                return
+            yield match
 
 
 @lru_cache(maxsize=4096)

@@ -31,6 +31,7 @@ from typing import Any, Union
 
 from dateutil import rrule as dateutil_rrule
 
+from server.domain.clocks.bounds import SearchBounds
 from server.domain.clocks.clock_types import (
     DEFAULT_INTERVAL_START,
     Clock,
@@ -269,8 +270,10 @@ def next_events(
     after: datetime,
     n: int,
     max_checks: int = DEFAULT_MAX_CHECKS,
+    bounds: SearchBounds | None = None,
 ) -> list[ClockEvent]:
     """The next `n` events of a serialized (or parsed) schedule strictly after `after`
-    (naive = UTC); raises ScheduleError for a schedule that cannot be evaluated."""
+    (naive = UTC), searching within `bounds` (default: SearchBounds.from_time(after));
+    raises ScheduleError for a schedule that cannot be evaluated."""
     parsed = schedule if isinstance(schedule, Schedule) else cached_schedule(schedule)
-    return parsed.next_events(after=after, n=n, max_checks=max_checks)
+    return parsed.next_events(after=after, n=n, max_checks=max_checks, bounds=bounds)

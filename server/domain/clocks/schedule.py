@@ -10,11 +10,22 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from server.domain.clocks.bounds import SearchBounds
 from server.domain.clocks.clock_types import Clock
 from server.domain.clocks.rules import Adjustment, Predicate
 from server.domain.clocks.times import _MICROSECOND, _as_utc
 
 DEFAULT_MAX_CHECKS = 10_000
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Events found and, when fewer than asked for, why the search stopped."""
+
+    events: list["ClockEvent"]
+    # "complete" (all n found), "ended" (the clocks have no more events), "checks"
+    # (max_checks candidates examined), "horizon" or "steps" (a SearchBounds limit).
+    stopped: str
 
 
 @dataclass(frozen=True)
@@ -60,15 +71,19 @@ class Schedule:
             local = adjust(local)
         return local
 
-    def _merged(self, after: datetime) -> Iterator[tuple[datetime, tzinfo, Clock]]:
+    @property
+    def _function_count(self) -> int:
+        return len(self.filters) + len(self.or_filters) + len(self.not_filters) + len(self.adjustments)
+
+    def _merged(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo, Clock]]:
         """All clocks' events in time order; ties keep clock order, like heapq.merge in Core."""
         if len(self.clocks) == 1:
             clock = self.clocks[0]
-            return ((instant, tz, clock) for instant, tz in clock.instants(after))
-        streams = [_tagged(clock, index, after) for index, clock in enumerate(self.clocks)]
+            return ((instant, tz, clock) for instant, tz in clock.instants(after, bounds))
+        streams = [_tagged(clock, index, after, bounds) for index, clock in enumerate(self.clocks)]
         return ((instant, tz, clock) for instant, _, tz, clock in heapq.merge(*streams))
 
-    def _candidates(self, after: datetime) -> Iterator[tuple[datetime, tzinfo, Clock]]:
+    def _candidates(self, after: datetime, bounds: SearchBounds) -> Iterator[tuple[datetime, tzinfo, Clock]]:
         """Merged events within the schedule-level bounds, identical events collapsed.
 
         Core collapses only *adjacent* identical events, and heapq.merge cannot order
@@ -78,7 +93,7 @@ class Schedule:
             after = self.start_date - _MICROSECOND
         current: datetime | None = None
         emitted: list[Clock] = []  # clocks already emitted at `current`
-        for instant, tz, clock in self._merged(after):
+        for instant, tz, clock in self._merged(after, bounds):
             if self.end_date is not None and instant > self.end_date:
                 return
             if instant != current:
@@ -89,29 +104,61 @@ class Schedule:
             yield instant, tz, clock
 
     def next_events(
-        self, *, after: datetime, n: int, max_checks: int = DEFAULT_MAX_CHECKS
+        self,
+        *,
+        after: datetime,
+        n: int,
+        max_checks: int = DEFAULT_MAX_CHECKS,
+        bounds: SearchBounds | None = None,
     ) -> list[ClockEvent]:
         """The next `n` events strictly after `after`, examining at most `max_checks`
-        merged candidates so a filter that never passes cannot loop forever."""
+        merged candidates so a filter that never passes cannot loop forever, and searching
+        within `bounds` (by default SearchBounds.from_time(after))."""
+        return self.search(after=after, n=n, max_checks=max_checks, bounds=bounds).events
+
+    def search(
+        self,
+        *,
+        after: datetime,
+        n: int,
+        max_checks: int = DEFAULT_MAX_CHECKS,
+        bounds: SearchBounds | None = None,
+    ) -> SearchResult:
+        """next_events, also saying why the search stopped short of `n` events."""
         events: list[ClockEvent] = []
         if n <= 0 or max_checks <= 0:
-            return events
+            return SearchResult(events, "complete")
+        after = _as_utc(after)
+        bounds = bounds if bounds is not None else SearchBounds.from_time(after)
         local_needed = self._needs_local_time
-        for checks, (instant, tz, clock) in enumerate(self._candidates(_as_utc(after)), 1):
+        cost = self._function_count
+        checks = 0
+        for checks, (instant, tz, clock) in enumerate(self._candidates(after, bounds), 1):
             if not local_needed:
                 events.append(_event(instant, clock))
+                bounds.found(instant)
+            elif not bounds.spend(cost):
+                break
             else:
                 local = instant.astimezone(tz)
                 if self._passes(local):
-                    events.append(_event(_as_utc(self._adjust(local)), clock))
-            if len(events) >= n or checks >= max_checks:
-                break
-        return events
+                    try:
+                        events.append(_event(_as_utc(self._adjust(local)), clock))
+                        bounds.found(instant)
+                    except (OverflowError, ValueError):  # adjusted past the year 9999
+                        pass
+            if len(events) >= n:
+                return SearchResult(events, "complete")
+            if checks >= max_checks:
+                return SearchResult(events, "checks")
+        if bounds.steps_exhausted:
+            return SearchResult(events, "steps")
+        return SearchResult(events, "horizon" if bounds.horizon_reached else "ended")
 
 
-def _tagged(clock: Clock, index: int, after: datetime) -> Iterator[tuple]:
+def _tagged(clock: Clock, index: int, after: datetime, bounds: SearchBounds) -> Iterator[tuple]:
     """(instant, clock index, zone, clock): sortable without comparing zones or clocks."""
-    for instant, tz in clock.instants(after):
+    for instant, tz in clock.instants(after, bounds):
         yield instant, index, tz, clock
 
 
