@@ -83,7 +83,9 @@ async def discard_body(request: Request, read: int = 0) -> bool:
     return False
 
 
-async def refuse(request: Request, body: dict, status: int = 200, read: int = 0, finished: bool = False) -> Response:
+async def refuse(
+    request: Request, body: dict, status: int = 200, read: int = 0, finished: bool = False
+) -> Response:
     """An answer to a request whose body is not used; the connection closes if it was not all read."""
     if not finished and not await discard_body(request, read):
         return JSONResponse(body, status_code=status, headers={"connection": "close"})
@@ -159,11 +161,13 @@ class GraphQLEndpoint:
         # The key is checked before anything of the body is read or parsed (one call, one place).
         if settings.api_key and not authorized(request.headers.get("authorization"), settings.api_key):
             # The Prefect client recognises UNAUTHENTICATED and raises its AuthorizationError.
-            return await refuse(request, request_error("Unauthenticated: a valid API key is required.", "UNAUTHENTICATED"))
+            unauthenticated = request_error("Unauthenticated: a valid API key is required.", "UNAUTHENTICATED")
+            return await refuse(request, unauthenticated)
         content_type = request.headers.get("content-type")
         if not json_media_type(content_type):
+            sent = repr(content_type) if content_type else "none"
             return await refuse(request, request_error(
-                f"GraphQL requests must be sent with Content-Type: application/json, not {content_type!r}. "
+                f"GraphQL requests must be sent with Content-Type: application/json (this one had {sent}). "
                 "(Other types are what a web page can send to any server without asking, so they are refused.)",
                 "UNSUPPORTED_MEDIA_TYPE",
             ), status=415)
