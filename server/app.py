@@ -14,6 +14,7 @@ from typing import AsyncIterator
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -26,6 +27,7 @@ from server.health import DatabaseProbe
 from server.graphql.graphiql import GRAPHIQL_HTML
 from server.graphql.http import GraphQLEndpoint
 from server.graphql.schema import schema
+from server.http_guard import HttpGuard, parse_cors_origins
 from server.settings import Settings
 
 logger = logging.getLogger("headwater")
@@ -34,6 +36,7 @@ logger = logging.getLogger("headwater")
 def create_app(settings: Settings) -> Starlette:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI starts the embedded Postgres).")
+    parse_cors_origins(settings.cors_origins)  # a bad HEADWATER_CORS_ORIGINS stops the start, clearly
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -73,7 +76,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # Foreign Host and Origin headers are refused before routing (DNS rebinding, cross-site posts).
+    guard = Middleware(HttpGuard, settings=settings)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
 
 
 async def health(request: Request) -> JSONResponse:

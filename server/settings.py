@@ -63,9 +63,17 @@ class Settings:
     log_level: str = "INFO"
     # Server processes (uvicorn workers). Each is a full replica: API and services.
     workers: int = 1
+    # Web origins (comma-separated, like https://ui.example.com) whose pages may call the API, with
+    # CORS answers; pages served by headwater itself always may. `*` is refused (server/http_guard.py).
+    cors_origins: str = ""
+    # Extra Host names (comma-separated, `name` or `name:port`) answered besides localhost, 127.0.0.1
+    # and [::1]. Checked always on a loopback bind (DNS rebinding), elsewhere only when set; `*` = any.
+    allowed_hosts: str = ""
 
     # Requests larger than this are refused with a GraphQL error (the client's log batches reach ~4 MB).
     max_request_bytes: int = 16 * 1024 * 1024
+    # Deepest JSON nesting a request may carry (its body, and `variables` sent as a string).
+    max_json_depth: int = 64
     # A serialized state or an artifact larger than this is refused (Prefect Server's limit), and so are
     # run parameters, context and run config, and a flow group's default parameters.
     max_payload_bytes: int = 1_000_000

@@ -49,7 +49,11 @@ async def engine(database_url: str):
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, services_enabled=False, migrate_on_start=False)
+    # The in-process clients address the app as http://headwater.test; the app's bind host is
+    # loopback, so that name must be allowed like any other non-loopback Host.
+    return Settings(
+        database_url=database_url, services_enabled=False, migrate_on_start=False, allowed_hosts="headwater.test"
+    )
 
 
 @pytest.fixture(autouse=True)

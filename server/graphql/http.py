@@ -12,39 +12,104 @@ import json
 import logging
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from server.graphql.authentication import Refused, authenticate
 from server.graphql.context import Context
 from server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
+from server.graphql.json_depth import json_depth
 
 logger = logging.getLogger("headwater.http")
 
 
+# GraphQL-over-HTTP request types. Anything else (text/plain, forms) is what a browser sends
+# cross-site without asking first, so it is refused before the body is read.
+REQUEST_MEDIA_TYPES = frozenset({"application/json", "application/graphql+json"})
+# How much of a refused body is read and dropped so that a client still sending it (the Prefect
+# client sends the whole body before reading) gets the answer rather than a connection reset.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+
 class RequestTooLarge(Exception):
-    pass
+    def __init__(self, read: int, finished: bool):
+        super().__init__(read, finished)
+        self.read = read  # bytes received before giving up
+        self.finished = finished  # the body's last chunk was among them
+
+
+def _declared_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing to buffer more than `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge
+    declared = _declared_length(request)
+    if declared is not None and declared > limit:
+        raise RequestTooLarge(0, finished=False)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > limit:
-            raise RequestTooLarge
+            raise RequestTooLarge(size, finished=not more)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def parse_payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
+async def discard_body(request: Request, read: int = 0) -> bool:
+    """Read and drop the rest of a body we will not use (up to DRAIN_LIMIT_BYTES), so the answer
+    reaches a client that is still sending. True when the whole body was read."""
+    if read == 0 and request.headers.get("expect", "").lower() == "100-continue":
+        return False  # the client waits for our answer before sending anything
+    declared = _declared_length(request)
+    if declared is not None and declared > DRAIN_LIMIT_BYTES:
+        return False
+    size = read
+    while size <= DRAIN_LIMIT_BYTES:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return False
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False
+
+
+async def refuse(
+    request: Request, body: dict, status: int = 200, read: int = 0, finished: bool = False
+) -> Response:
+    """An answer to a request whose body is not used; the connection closes if it was not all read."""
+    if not finished and not await discard_body(request, read):
+        return JSONResponse(body, status_code=status, headers={"connection": "close"})
+    return JSONResponse(body, status_code=status)
+
+
+def json_media_type(content_type: str | None) -> bool:
+    """Whether a Content-Type is one GraphQL is accepted as (parameters such as charset ignored)."""
+    return (content_type or "").partition(";")[0].strip().lower() in REQUEST_MEDIA_TYPES
+
+
+def too_deep(depth: int, limit: int) -> str:
+    return f"The request's JSON is nested {depth} levels deep; the limit is {limit} (HEADWATER_MAX_JSON_DEPTH)."
+
+
+def parse_payload(body: bytes, max_depth: int = 64) -> tuple[str, dict[str, Any] | None, str | None]:
     """(query, variables, operation name) from a JSON body; raises ValueError with a reason."""
+    depth = json_depth(body, max_depth)
+    if depth > max_depth:
+        raise ValueError(too_deep(depth, max_depth))
     try:
         payload = json.loads(body)
+    except RecursionError:  # not reachable after the depth check; kept so it can never be a 500
+        raise ValueError(too_deep(depth, max_depth)) from None
     except ValueError:
         raise ValueError("The request body is not valid JSON.") from None
     if not isinstance(payload, dict):
@@ -54,9 +119,15 @@ def parse_payload(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
         raise ValueError("The request has no `query` string.")
     variables = payload.get("variables")
     if isinstance(variables, str):
-        # The Prefect 1.x client sends json.dumps(variables), "null" included.
+        # The Prefect 1.x client sends json.dumps(variables), "null" included. It sits one level
+        # inside the body, so its own nesting counts one more.
+        depth = json_depth(variables, max_depth - 1)
+        if depth + 1 > max_depth:
+            raise ValueError(too_deep(depth + 1, max_depth))
         try:
             variables = json.loads(variables) if variables.strip() else None
+        except RecursionError:
+            raise ValueError(too_deep(depth + 1, max_depth)) from None
         except ValueError:
             raise ValueError("`variables` is a string but not valid JSON.") from None
     if variables is not None and not isinstance(variables, dict):
@@ -81,24 +152,33 @@ class GraphQLEndpoint:
                 return JSONResponse(request_error("Send GraphQL queries with POST."), status_code=405)
             return HTMLResponse(self.graphiql_html)
         settings = state.settings
-        try:
-            body = await read_body(request, settings.max_request_bytes)
-        except RequestTooLarge:
-            return JSONResponse(
-                request_error(
-                    f"The request exceeds the server's limit of {settings.max_request_bytes} bytes "
-                    "(HEADWATER_MAX_REQUEST_BYTES).",
-                    "PAYLOAD_TOO_LARGE",
-                )
-            )
-        try:
-            query, variables, operation_name = parse_payload(body)
-        except ValueError as exc:
-            return JSONResponse(request_error(str(exc)))
+        # The caller is known before anything of the body is read or parsed.
         try:
             principal = await authenticate(request, state)
         except Refused as refused:
+            if not await discard_body(request):
+                refused.response.headers["connection"] = "close"
             return refused.response
+        content_type = request.headers.get("content-type")
+        if not json_media_type(content_type):
+            sent = repr(content_type) if content_type else "none"
+            return await refuse(request, request_error(
+                f"GraphQL requests must be sent with Content-Type: application/json (this one had {sent}). "
+                "(Other types are what a web page can send to any server without asking, so they are refused.)",
+                "UNSUPPORTED_MEDIA_TYPE",
+            ), status=415)
+        try:
+            body = await read_body(request, settings.max_request_bytes)
+        except RequestTooLarge as exc:
+            return await refuse(request, request_error(
+                f"The request exceeds the server's limit of {settings.max_request_bytes} bytes "
+                "(HEADWATER_MAX_REQUEST_BYTES).",
+                "PAYLOAD_TOO_LARGE",
+            ), read=exc.read, finished=exc.finished)
+        try:
+            query, variables, operation_name = parse_payload(body, settings.max_json_depth)
+        except ValueError as exc:
+            return JSONResponse(request_error(str(exc)))
 
         context = Context(
             sessions=state.sessions,
@@ -107,9 +187,15 @@ class GraphQLEndpoint:
             raw_variables=variables or {},
             principal=principal,
         )
-        result = await self.schema.execute(
-            query, variable_values=variables, context_value=context, operation_name=operation_name
-        )
+        try:
+            result = await self.schema.execute(
+                query, variable_values=variables, context_value=context, operation_name=operation_name
+            )
+        except RecursionError:
+            # The depth checks should make this unreachable; if some input still recurses too deep,
+            # the client gets a clear answer and the process a one-line warning, not a 500.
+            logger.warning("request refused: recursion limit reached while executing %s", operation_name or "it")
+            return JSONResponse(request_error("The request is nested too deeply to be processed.", "BAD_REQUEST"))
         response: dict[str, Any] = {"data": result.data}
         status = 200
         if result.errors:
