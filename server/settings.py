@@ -79,6 +79,21 @@ class Settings:
     max_payload_bytes: int = 1_000_000
     # The most rows one Hasura-style query may return per list (a `limit` above it is capped).
     max_page_size: int = 10_000
+    # Cost limits on one GraphQL document, each refused with an error naming its setting.
+    # Nesting of fields (introspection under `__schema`/`__type` has its own bound).
+    max_query_depth: int = 12
+    # Aliased fields, counted with fragments expanded (each one can be a database query).
+    max_query_aliases: int = 100
+    # Top-level fields of one operation.
+    max_query_root_fields: int = 25
+    # Directives (`@include`, `@skip`...), counted with fragments expanded.
+    max_query_directives: int = 50
+    # Lexical tokens, comments included; enforced while parsing.
+    max_query_tokens: int = 10_000
+    # Items in one list of a mutation's input: log records per `write_run_logs`, states per
+    # `set_task_run_states`... The Prefect client's log batches (at most 3 MB, about 290 bytes
+    # of overhead per record) stay under ~10,500 records, and it resends a refused batch forever.
+    max_rows_per_write: int = 20_000
     # How long `headwater start` waits for an external database to accept connections.
     db_wait_seconds: float = 15.0
     # Database connections per server process (requests beyond it wait for one).

@@ -1,7 +1,7 @@
 """The schema: every area's query and mutation types merged into one Strawberry schema.
 
 Field names are snake_case exactly as Prefect Server spells them (`auto_camel_case=False`).
-Parsed and validated documents are cached: the client's hot mutations are constant documents.
+Parsed and validated documents are cached (server.graphql.validation), under cost limits.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -27,7 +26,7 @@ from server.graphql import (
     tenants,
 )
 from server.graphql.authorization import RoleCheck
-from server.graphql.validation import MaxDepthRule, ShapeValidationCache
+from server.graphql.validation import DocumentValidationCache, LimitedParserCache
 from server.graphql.scalars import SCALAR_MAP
 
 
@@ -66,9 +65,8 @@ schema = HeadwaterSchema(
         auto_camel_case=False, default_resolver=resolve_field, scalar_map=SCALAR_MAP
     ),
     extensions=[
-        lambda: ParserCache(maxsize=512),
-        ShapeValidationCache,
-        lambda: AddValidationRules([MaxDepthRule]),
+        lambda: LimitedParserCache(maxsize=512),
+        DocumentValidationCache,
         RoleCheck,
     ],
 )
