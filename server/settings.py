@@ -74,6 +74,13 @@ class Settings:
     db_wait_seconds: float = 15.0
     # Database connections per server process (requests beyond it wait for one).
     db_pool_size: int = 20
+    # Postgres cancels any one statement of the server (requests and services) running longer than
+    # this, so no request holds a connection for minutes; 0 turns the timeout off. Migrations have none.
+    statement_timeout_seconds: float = 60.0
+    # The most tasks and edges one flow may have; a bigger registration is refused before any row
+    # is written (10,000 tasks register in a few seconds).
+    max_flow_tasks: int = 50_000
+    max_flow_edges: int = 100_000
 
     # Background services.
     services_enabled: bool = True

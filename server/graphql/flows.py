@@ -78,6 +78,8 @@ async def _create(info: Info, input: Any, serialized_flow: Any) -> FlowIdPayload
             set_schedule_active=activate,
             description=input.description,
             idempotency_key=input.idempotency_key,
+            max_tasks=info.context.settings.max_flow_tasks,
+            max_edges=info.context.settings.max_flow_edges,
         )
     return FlowIdPayload(id=flow_id)
 
@@ -105,13 +107,17 @@ class Mutation:
     @strawberry.mutation
     async def register_tasks(self, info: Info, input: RegisterTasksInput) -> Optional[SuccessPayload]:
         async with info.context.transaction() as session:
-            await flows.register_tasks(session, input.flow_id, input.serialized_tasks)
+            await flows.register_tasks(
+                session, input.flow_id, input.serialized_tasks, max_tasks=info.context.settings.max_flow_tasks
+            )
         return ok()
 
     @strawberry.mutation
     async def register_edges(self, info: Info, input: RegisterEdgesInput) -> Optional[SuccessPayload]:
         async with info.context.transaction() as session:
-            await flows.register_edges(session, input.flow_id, input.serialized_edges)
+            await flows.register_edges(
+                session, input.flow_id, input.serialized_edges, max_edges=info.context.settings.max_flow_edges
+            )
         return ok()
 
     @strawberry.mutation
