@@ -36,7 +36,11 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            statement_timeout_seconds=settings.statement_timeout_seconds,
+        )
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
         app.state.settings = settings
