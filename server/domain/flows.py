@@ -38,7 +38,7 @@ from server.domain.serialized_flow import (
 # Rows per execute when registering tasks and edges: bounds the CPU work between two awaits.
 # (Each row is its own bind of one prepared statement, so Postgres' 32,767 bind-parameter
 # limit per statement never applies.)
-INSERT_BATCH = 1000
+INSERT_BATCH = 500
 
 
 async def _advisory_lock(session: AsyncSession, key: str) -> None:
@@ -168,8 +168,10 @@ async def create_flow(
     session.add(flow)
     await session.flush()
     flags = await asyncio.to_thread(task_flags, spec.tasks, spec.edges, spec.reference_slugs)
-    await insert_tasks(session, flow.id, tenant_id, spec.tasks, flags)
-    await insert_edges(session, flow.id, tenant_id, spec.edges)
+    # A new flow has no tasks yet: their ids are chosen here, so the edges need no lookup.
+    ids_by_slug = await asyncio.to_thread(lambda: {task.slug: uuid.uuid4() for task in spec.tasks})
+    await insert_tasks(session, flow.id, tenant_id, spec.tasks, flags, ids_by_slug)
+    await insert_edges(session, flow.id, tenant_id, spec.edges, ids_by_slug)
 
     others = await session.scalars(
         select(Flow.id).where(
@@ -218,13 +220,15 @@ async def insert_tasks(
     tenant_id: uuid.UUID | None,
     tasks: list[TaskSpec],
     flags: dict[str, dict] | None = None,
+    ids_by_slug: dict[str, uuid.UUID] | None = None,
 ) -> None:
-    """Insert task rows (with their `flags` by slug, when known); a slug already registered for
-    the flow is left as it is."""
+    """Insert task rows (with their `flags` and `ids` by slug, when known); a slug already
+    registered for the flow is left as it is."""
     no_flags: dict = {}
 
     def row(task: TaskSpec) -> dict:
         return {
+            "id": ids_by_slug[task.slug] if ids_by_slug else uuid.uuid4(),
             "flow_id": flow_id,
             "tenant_id": tenant_id,
             "slug": task.slug,
@@ -258,12 +262,20 @@ async def _insert_ignoring_duplicates(
 
 
 async def insert_edges(
-    session: AsyncSession, flow_id: uuid.UUID, tenant_id: uuid.UUID | None, edges: list[EdgeSpec]
+    session: AsyncSession,
+    flow_id: uuid.UUID,
+    tenant_id: uuid.UUID | None,
+    edges: list[EdgeSpec],
+    ids_by_slug: dict[str, uuid.UUID] | None = None,
 ) -> None:
-    """Insert edges, mapping task slugs to the flow's task ids (checked by `check_edges` first)."""
+    """Insert edges, mapping task slugs to task ids (`ids_by_slug`, else the flow's stored tasks);
+    `check_edges` has checked that every slug is one of the flow's tasks."""
     if not edges:
         return
-    ids_by_slug = dict((await session.execute(select(Task.slug, Task.id).where(Task.flow_id == flow_id))).all())
+    if ids_by_slug is None:
+        table = Task.__table__
+        found = await session.execute(select(table.c.slug, table.c.id).where(table.c.flow_id == flow_id))
+        ids_by_slug = {slug: task_id for slug, task_id in found.all()}
 
     def row(edge: EdgeSpec) -> dict:
         return {
@@ -330,6 +342,12 @@ async def refresh_task_flags(session: AsyncSession, flow_id: uuid.UUID, referenc
     await session.execute(REFRESH_TASK_FLAGS, {"flow_id": flow_id, "reference_slugs": reference_slugs})
 
 
+async def _serialized_flow(session: AsyncSession, flow_id: uuid.UUID) -> dict[str, Any]:
+    """The stored serialized flow (a deferred column: loading a Flow leaves it out)."""
+    stored = await session.scalar(select(Flow.serialized_flow).where(Flow.id == flow_id))
+    return stored if isinstance(stored, dict) else {}
+
+
 async def _task_slugs(session: AsyncSession, flow_id: uuid.UUID) -> set[str]:
     return set((await session.scalars(select(Task.slug).where(Task.flow_id == flow_id))).all())
 
@@ -350,14 +368,14 @@ async def register_tasks(
     added_tasks = [task for task in tasks if task.slug not in existing]
     check_count("tasks", len(existing) + len(added_tasks), max_tasks, "HEADWATER_MAX_FLOW_TASKS")
     await insert_tasks(session, flow_id, flow.tenant_id, added_tasks)
-    known = {t.get("slug") for t in (flow.serialized_flow or {}).get("tasks", []) if isinstance(t, dict)}
+    stored = await _serialized_flow(session, flow_id)
+    known = {t.get("slug") for t in stored.get("tasks", []) if isinstance(t, dict)}
     added = [task.raw for task in tasks if task.slug not in known]
     if added:
-        serialized = dict(flow.serialized_flow or {})
-        serialized["tasks"] = [*serialized.get("tasks", []), *added]
+        serialized = {**stored, "tasks": [*stored.get("tasks", []), *added]}
         await session.execute(update(Flow).where(Flow.id == flow_id).values(serialized_flow=serialized))
     if added_tasks:
-        await refresh_task_flags(session, flow_id, _reference_slugs(flow.serialized_flow))
+        await refresh_task_flags(session, flow_id, _reference_slugs(stored))
 
 
 async def register_edges(
@@ -387,7 +405,7 @@ async def register_edges(
     check_count("edges", len(graph), max_edges, "HEADWATER_MAX_FLOW_EDGES")
     check_edges(await _task_slugs(session, flow_id), list(graph))
     await insert_edges(session, flow_id, flow.tenant_id, edges)
-    await refresh_task_flags(session, flow_id, _reference_slugs(flow.serialized_flow))
+    await refresh_task_flags(session, flow_id, _reference_slugs(await _serialized_flow(session, flow_id)))
 
 
 async def archive_flow(session: AsyncSession, flow_id: uuid.UUID) -> None:

@@ -7,10 +7,12 @@ hand-writes a flow sees what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,24 +64,106 @@ class FlowSpec:
         return {p["name"] for p in self.parameters if p.get("required")}
 
 
-def decompress_flow(text: str, max_bytes: int) -> dict[str, Any]:
+def _inflate(text: str, max_bytes: int) -> bytes:
+    packed = base64.b64decode(text, validate=False)
+    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+    data = inflater.decompress(packed, max_bytes + 1)
+    if len(data) > max_bytes or inflater.unconsumed_tail:
+        raise InvalidInput(f"The decompressed flow exceeds the limit of {max_bytes} bytes.")
+    return data
+
+
+async def decompress_flow(text: str, max_bytes: int) -> dict[str, Any]:
     """The flow inside `create_flow_from_compressed_string`: base64 of gzip of JSON.
 
-    Decompression stops at `max_bytes`, so a small "zip bomb" cannot exhaust memory.
+    Decompression stops at `max_bytes`, so a small "zip bomb" cannot exhaust memory. It runs in
+    a thread (zlib releases the GIL), and the JSON is decoded task by task with pauses for the
+    event loop: a 10,000-task flow is megabytes of JSON, and `json.loads` of it in one call
+    held the whole process for a few hundred milliseconds.
     """
     try:
-        packed = base64.b64decode(text, validate=False)
-        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
-        data = inflater.decompress(packed, max_bytes + 1)
-        if len(data) > max_bytes or inflater.unconsumed_tail:
-            raise InvalidInput(f"The decompressed flow exceeds the limit of {max_bytes} bytes.")
-        value = json.loads(data)
+        data = await asyncio.to_thread(_inflate, text, max_bytes)
+        value = await decode_json_yielding(data.decode("utf-8"))
     except InvalidInput:
         raise
     except (binascii.Error, zlib.error, ValueError, TypeError):
         raise InvalidInput("Unable to decompress serialized flow: expected base64-encoded gzip of JSON.") from None
     if not isinstance(value, dict):
         raise InvalidInput("The serialized flow must be a JSON object.")
+    return value
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+# Values decoded between two pauses for the event loop (a few milliseconds of work).
+VALUES_PER_PAUSE = 50
+
+
+class _YieldingDecoder:
+    """`json.loads` of a document whose big parts are lists one or two levels down (a flow's
+    `tasks` and `edges`): those are decoded element by element with `raw_decode`, pausing every
+    `VALUES_PER_PAUSE` elements. Deeper values are decoded in one `raw_decode` call each."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.decoded = 0
+
+    def skip_space(self, pos: int) -> int:
+        return _SPACE.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def expect(self, pos: int, char: str) -> int:
+        if not self.text.startswith(char, pos):
+            raise ValueError(f"expected {char!r} at offset {pos}")
+        return pos + 1
+
+    async def value(self, pos: int, levels: int) -> tuple[Any, int]:
+        pos = self.skip_space(pos)
+        if levels and self.text.startswith("{", pos):
+            return await self.object(pos + 1, levels - 1)
+        if levels and self.text.startswith("[", pos):
+            return await self.array(pos + 1, levels - 1)
+        value, end = _DECODER.raw_decode(self.text, pos)
+        self.decoded += 1
+        if self.decoded % VALUES_PER_PAUSE == 0:
+            await asyncio.sleep(0)
+        return value, end
+
+    async def object(self, pos: int, levels: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        pos = self.skip_space(pos)
+        if self.text.startswith("}", pos):
+            return result, pos + 1
+        while True:
+            key, pos = _DECODER.raw_decode(self.text, self.skip_space(pos))
+            if not isinstance(key, str):
+                raise ValueError(f"object keys must be strings (offset {pos})")
+            pos = self.expect(self.skip_space(pos), ":")
+            result[key], pos = await self.value(pos, levels)
+            pos = self.skip_space(pos)
+            if self.text.startswith("}", pos):
+                return result, pos + 1
+            pos = self.expect(pos, ",")
+
+    async def array(self, pos: int, levels: int) -> tuple[list[Any], int]:
+        result: list[Any] = []
+        pos = self.skip_space(pos)
+        if self.text.startswith("]", pos):
+            return result, pos + 1
+        while True:
+            item, pos = await self.value(pos, levels)
+            result.append(item)
+            pos = self.skip_space(pos)
+            if self.text.startswith("]", pos):
+                return result, pos + 1
+            pos = self.expect(pos, ",")
+
+
+async def decode_json_yielding(text: str) -> Any:
+    """`json.loads(text)` (same values, same errors as ValueError) that lets the event loop run."""
+    decoder = _YieldingDecoder(text)
+    value, end = await decoder.value(0, levels=2)
+    if decoder.skip_space(end) != len(text):
+        raise ValueError(f"extra data at offset {end}")
     return value
 
 

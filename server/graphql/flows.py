@@ -102,7 +102,7 @@ class Mutation:
     ) -> Optional[FlowIdPayload]:
         # Inflate at most a few times the request limit: enough for any real flow.
         limit = info.context.settings.max_request_bytes * 8
-        return await _create(info, input, decompress_flow(input.serialized_flow, limit))
+        return await _create(info, input, await decompress_flow(input.serialized_flow, limit))
 
     @strawberry.mutation
     async def register_tasks(self, info: Info, input: RegisterTasksInput) -> Optional[SuccessPayload]:
