@@ -55,10 +55,12 @@ def create_app(settings: Settings) -> Starlette:
 
             runner = ServiceRunner(build_services(settings, app.state.sessions))
             await runner.start()
-        # The schema, mappers and modules built at start live as long as the process: moved out of
-        # the collector's full passes, which otherwise walk them all and, after one big request,
-        # paused the event loop for ~200 ms.
-        gc.freeze()
+        if not gc.get_freeze_count():
+            # The schema, mappers and modules built at start live as long as the process: moved
+            # out of the collector's full passes, which otherwise walk them all and, after one
+            # big request, paused the event loop for ~200 ms. Once per process, garbage first.
+            gc.collect()
+            gc.freeze()
         logger.info("headwater %s ready on http://%s:%s", __version__, settings.host, settings.port)
         try:
             yield
