@@ -169,7 +169,7 @@ async def create_flow(
     await session.flush()
     flags = await asyncio.to_thread(task_flags, spec.tasks, spec.edges, spec.reference_slugs)
     # A new flow has no tasks yet: their ids are chosen here, so the edges need no lookup.
-    ids_by_slug = await asyncio.to_thread(lambda: {task.slug: uuid.uuid4() for task in spec.tasks})
+    ids_by_slug = await asyncio.to_thread(_new_task_ids, spec.tasks)
     await insert_tasks(session, flow.id, tenant_id, spec.tasks, flags, ids_by_slug)
     await insert_edges(session, flow.id, tenant_id, spec.edges, ids_by_slug)
 
@@ -189,6 +189,10 @@ async def create_flow(
         # schedule simply stays inactive, as in Prefect Server.
         await schedules.activate(session, flow.id, raise_on_required_parameters=False)
     return flow.id
+
+
+def _new_task_ids(tasks: list[TaskSpec]) -> dict[str, uuid.UUID]:
+    return {task.slug: uuid.uuid4() for task in tasks}
 
 
 def task_flags(tasks: list[TaskSpec], edges: list[EdgeSpec], reference_slugs: list[str]) -> dict[str, dict]:
