@@ -232,7 +232,11 @@ async def _run_services(settings: Settings) -> None:
     from server.db.engine import create_engine, create_sessionmaker
     from services.runner import ServiceRunner, build_services
 
-    engine = create_engine(settings.database_url or "", pool_size=settings.db_pool_size)
+    engine = create_engine(
+        settings.database_url or "",
+        pool_size=settings.db_pool_size,
+        statement_timeout_seconds=settings.statement_timeout_seconds,
+    )
     runner = ServiceRunner(build_services(settings, create_sessionmaker(engine)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -104,6 +104,13 @@ class Settings:
     # How long the embedded Postgres may stay unreachable (it is being restarted) before /health
     # answers 503 so that a process supervisor restarts headwater.
     health_grace_seconds: float = 30.0
+    # Postgres cancels any one statement of the server (requests and services) running longer than
+    # this, so no request holds a connection for minutes; 0 turns the timeout off. Migrations have none.
+    statement_timeout_seconds: float = 60.0
+    # The most tasks and edges one flow may have; a bigger registration is refused before any row
+    # is written (10,000 tasks register in a few seconds).
+    max_flow_tasks: int = 50_000
+    max_flow_edges: int = 100_000
 
     # Background services.
     services_enabled: bool = True

@@ -17,7 +17,13 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 20, statement_timeout_seconds: float = 0) -> AsyncEngine:
+    """The process's engine. With `statement_timeout_seconds` > 0, Postgres cancels any statement
+    running longer (SQLSTATE 57014), so no single request holds a connection for minutes;
+    migrations switch it off for their own transaction."""
+    server_settings = {"timezone": "UTC", "application_name": "headwater"}
+    if statement_timeout_seconds > 0:
+        server_settings["statement_timeout"] = str(max(1, round(statement_timeout_seconds * 1000)))  # ms
     return create_async_engine(
         async_url(url),
         # A fixed pool: requests beyond it wait for a connection rather than open (and soon
@@ -30,7 +36,7 @@ def create_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
         # Timestamps are stored and compared in UTC whatever the server's default zone is.
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "headwater"}},
+        connect_args={"server_settings": server_settings},
     )
 
 

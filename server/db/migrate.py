@@ -28,13 +28,20 @@ def alembic_config(connection: Connection) -> Config:
     return config
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _take_migration_lock(connection: Connection) -> None:
+    # The engine's statement timeout is for request work: waiting for another replica's
+    # migration, or building an index on a big table, may take longer.
+    connection.execute(text("SET LOCAL statement_timeout = 0"))
     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    _take_migration_lock(connection)
     command.upgrade(alembic_config(connection), revision)
 
 
 def _downgrade(connection: Connection, revision: str) -> None:
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    _take_migration_lock(connection)
     command.downgrade(alembic_config(connection), revision)
 
 

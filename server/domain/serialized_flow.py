@@ -7,10 +7,12 @@ hand-writes a flow sees what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,24 +67,106 @@ class FlowSpec:
         return {p["name"] for p in self.parameters if p.get("required")}
 
 
-def decompress_flow(text: str, max_bytes: int) -> dict[str, Any]:
+def _inflate(text: str, max_bytes: int) -> bytes:
+    packed = base64.b64decode(text, validate=False)
+    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+    data = inflater.decompress(packed, max_bytes + 1)
+    if len(data) > max_bytes or inflater.unconsumed_tail:
+        raise InvalidInput(f"The decompressed flow exceeds the limit of {max_bytes} bytes.")
+    return data
+
+
+async def decompress_flow(text: str, max_bytes: int) -> dict[str, Any]:
     """The flow inside `create_flow_from_compressed_string`: base64 of gzip of JSON.
 
-    Decompression stops at `max_bytes`, so a small "zip bomb" cannot exhaust memory.
+    Decompression stops at `max_bytes`, so a small "zip bomb" cannot exhaust memory. It runs in
+    a thread (zlib releases the GIL), and the JSON is decoded task by task with pauses for the
+    event loop: a 10,000-task flow is megabytes of JSON, and `json.loads` of it in one call
+    held the whole process for a few hundred milliseconds.
     """
     try:
-        packed = base64.b64decode(text, validate=False)
-        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
-        data = inflater.decompress(packed, max_bytes + 1)
-        if len(data) > max_bytes or inflater.unconsumed_tail:
-            raise InvalidInput(f"The decompressed flow exceeds the limit of {max_bytes} bytes.")
-        value = json.loads(data)
+        data = await asyncio.to_thread(_inflate, text, max_bytes)
+        value = await decode_json_yielding(data.decode("utf-8"))
     except InvalidInput:
         raise
     except (binascii.Error, zlib.error, ValueError, TypeError):
         raise InvalidInput("Unable to decompress serialized flow: expected base64-encoded gzip of JSON.") from None
     if not isinstance(value, dict):
         raise InvalidInput("The serialized flow must be a JSON object.")
+    return value
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+# Values decoded between two pauses for the event loop (a few milliseconds of work).
+VALUES_PER_PAUSE = 50
+
+
+class _YieldingDecoder:
+    """`json.loads` of a document whose big parts are lists one or two levels down (a flow's
+    `tasks` and `edges`): those are decoded element by element with `raw_decode`, pausing every
+    `VALUES_PER_PAUSE` elements. Deeper values are decoded in one `raw_decode` call each."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.decoded = 0
+
+    def skip_space(self, pos: int) -> int:
+        return _SPACE.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def expect(self, pos: int, char: str) -> int:
+        if not self.text.startswith(char, pos):
+            raise ValueError(f"expected {char!r} at offset {pos}")
+        return pos + 1
+
+    async def value(self, pos: int, levels: int) -> tuple[Any, int]:
+        pos = self.skip_space(pos)
+        if levels and self.text.startswith("{", pos):
+            return await self.object(pos + 1, levels - 1)
+        if levels and self.text.startswith("[", pos):
+            return await self.array(pos + 1, levels - 1)
+        value, end = _DECODER.raw_decode(self.text, pos)
+        self.decoded += 1
+        if self.decoded % VALUES_PER_PAUSE == 0:
+            await asyncio.sleep(0)
+        return value, end
+
+    async def object(self, pos: int, levels: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        pos = self.skip_space(pos)
+        if self.text.startswith("}", pos):
+            return result, pos + 1
+        while True:
+            key, pos = _DECODER.raw_decode(self.text, self.skip_space(pos))
+            if not isinstance(key, str):
+                raise ValueError(f"object keys must be strings (offset {pos})")
+            pos = self.expect(self.skip_space(pos), ":")
+            result[key], pos = await self.value(pos, levels)
+            pos = self.skip_space(pos)
+            if self.text.startswith("}", pos):
+                return result, pos + 1
+            pos = self.expect(pos, ",")
+
+    async def array(self, pos: int, levels: int) -> tuple[list[Any], int]:
+        result: list[Any] = []
+        pos = self.skip_space(pos)
+        if self.text.startswith("]", pos):
+            return result, pos + 1
+        while True:
+            item, pos = await self.value(pos, levels)
+            result.append(item)
+            pos = self.skip_space(pos)
+            if self.text.startswith("]", pos):
+                return result, pos + 1
+            pos = self.expect(pos, ",")
+
+
+async def decode_json_yielding(text: str) -> Any:
+    """`json.loads(text)` (same values, same errors as ValueError) that lets the event loop run."""
+    decoder = _YieldingDecoder(text)
+    value, end = await decoder.value(0, levels=2)
+    if decoder.skip_space(end) != len(text):
+        raise ValueError(f"extra data at offset {end}")
     return value
 
 
@@ -168,12 +252,27 @@ def parse_edge(raw: Any, index: int) -> EdgeSpec:
     )
 
 
+def check_count(kind: str, count: int, limit: int | None, setting: str) -> None:
+    """Refuse a flow with more tasks or edges than the server accepts, before any row is written."""
+    if limit is not None and count > limit:
+        raise InvalidInput(
+            f"The flow has {count:,} {kind}; the server accepts at most {limit:,} {kind} per flow ({setting})."
+        )
+
+
 def parse_tasks(raw: Any) -> list[TaskSpec]:
+    """The tasks of one request; two with one slug are refused (they would be merged into one task)."""
     if raw is None:
         return []
     if not isinstance(raw, list):
         raise InvalidInput("`tasks` must be a list of serialized tasks.")
-    return [parse_task(item, i) for i, item in enumerate(raw)]
+    tasks = [parse_task(item, i) for i, item in enumerate(raw)]
+    seen: set[str] = set()
+    for task in tasks:
+        if task.slug in seen:
+            raise InvalidInput(f"Two tasks share the slug {task.slug!r}; each task of a flow needs its own slug.")
+        seen.add(task.slug)
+    return tasks
 
 
 def parse_edges(raw: Any) -> list[EdgeSpec]:
@@ -182,6 +281,72 @@ def parse_edges(raw: Any) -> list[EdgeSpec]:
     if not isinstance(raw, list):
         raise InvalidInput("`edges` must be a list of serialized edges.")
     return [parse_edge(item, i) for i, item in enumerate(raw)]
+
+
+# A cycle longer than this is named by its first tasks only.
+CYCLE_NAMES_SHOWN = 10
+
+
+def find_cycle(edges: list[tuple[str, str]]) -> list[str] | None:
+    """A cycle of the graph as slugs `[a, b, ..., a]`, or None when it is acyclic.
+
+    Kahn's algorithm, iterative and linear in tasks plus edges (no recursion, so a 100,000-task
+    chain is fine). The tasks it cannot order each keep an unordered predecessor, so walking back
+    along those from any of them must come round to a task already seen: that loop is a cycle.
+    """
+    downstream: dict[str, list[str]] = {}
+    indegree: dict[str, int] = {}
+    for up, down in edges:
+        downstream.setdefault(up, []).append(down)
+        indegree[down] = indegree.get(down, 0) + 1
+        indegree.setdefault(up, 0)
+    ready = [slug for slug, degree in indegree.items() if degree == 0]
+    ordered = 0
+    while ready:
+        slug = ready.pop()
+        ordered += 1
+        for child in downstream.get(slug, ()):
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    if ordered == len(indegree):
+        return None
+    upstream_left = {down: up for up, down in edges if indegree[up] > 0 and indegree[down] > 0}
+    slug = next(iter(upstream_left))
+    position: dict[str, int] = {}
+    walk: list[str] = []
+    while slug not in position:
+        position[slug] = len(walk)
+        walk.append(slug)
+        slug = upstream_left[slug]
+    cycle = walk[position[slug] :][::-1]  # walked against the edges: turn it round
+    first = cycle.index(min(cycle))  # start at the smallest slug, so the message is stable
+    cycle = cycle[first:] + cycle[:first]
+    return [*cycle, cycle[0]]
+
+
+def check_edges(task_slugs: set[str], edges: list[tuple[str, str]]) -> None:
+    """Refuse edges a flow can never run with: to unknown tasks, from a task to itself, or in a cycle.
+
+    `edges` are (upstream slug, downstream slug) pairs: the flow's whole graph, so a cycle that
+    closes across two registration requests is found too.
+    """
+    missing = sorted({slug for edge in edges for slug in edge} - task_slugs)
+    if missing:
+        raise InvalidInput(
+            "Edges could not be registered - some edges reference tasks that do not exist within "
+            f"this flow: {', '.join(missing[:10])}."
+        )
+    for up, down in edges:
+        if up == down:
+            raise InvalidInput(f"Task {up!r} has an edge to itself; a task cannot depend on its own result.")
+    cycle = find_cycle(edges)
+    if cycle is not None:
+        shown = cycle if len(cycle) <= CYCLE_NAMES_SHOWN + 1 else [*cycle[:CYCLE_NAMES_SHOWN], "..."]
+        size = f" ({len(cycle) - 1:,} tasks)" if len(cycle) > CYCLE_NAMES_SHOWN + 1 else ""
+        raise InvalidInput(
+            f"The flow's edges form a cycle{size}: {' -> '.join(shown)}. A flow's tasks must form a DAG."
+        )
 
 
 def _parse_parameters(raw: Any) -> list[dict[str, Any]]:
@@ -212,10 +377,20 @@ def _parse_schedule(raw: Any) -> dict[str, Any] | None:
     return raw
 
 
-def parse_flow(raw: Any) -> FlowSpec:
-    """Validate a serialized flow and pull out what the backend stores."""
+def parse_flow(raw: Any, max_tasks: int | None = None, max_edges: int | None = None) -> FlowSpec:
+    """Validate a serialized flow and pull out what the backend stores.
+
+    Beyond the fields, the graph is checked: unique task slugs, edges between the flow's own
+    tasks, no self edges, no cycles; and at most `max_tasks` tasks and `max_edges` edges.
+    """
     if not isinstance(raw, dict):
         raise InvalidInput("The serialized flow must be a JSON object.")
+    for kind, limit, setting in (
+        ("tasks", max_tasks, "HEADWATER_MAX_FLOW_TASKS"),
+        ("edges", max_edges, "HEADWATER_MAX_FLOW_EDGES"),
+    ):
+        if isinstance(raw.get(kind), list):
+            check_count(kind, len(raw[kind]), limit, setting)
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("The serialized flow has no `name`.")
@@ -231,6 +406,9 @@ def parse_flow(raw: Any) -> FlowSpec:
     references = raw.get("reference_tasks") or []
     if not isinstance(references, list):
         raise InvalidInput("Serialized flow field `reference_tasks` must be a list.")
+    tasks = parse_tasks(raw.get("tasks"))
+    edges = parse_edges(raw.get("edges"))
+    check_edges({task.slug for task in tasks}, [(e.upstream_slug, e.downstream_slug) for e in edges])
     return FlowSpec(
         name=name,
         core_version=core_version,
@@ -240,7 +418,7 @@ def parse_flow(raw: Any) -> FlowSpec:
         run_config=_optional_dict(raw, "run_config"),
         environment=_optional_dict(raw, "environment"),
         reference_slugs=[_slug_of(r, "A reference task") for r in references],
-        tasks=parse_tasks(raw.get("tasks")),
-        edges=parse_edges(raw.get("edges")),
+        tasks=tasks,
+        edges=edges,
         raw=raw,
     )

@@ -22,6 +22,9 @@ logger = logging.getLogger("headwater.graphql")
 
 INTERNAL_ERROR = "An internal error occurred; it has been logged on the server."
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+TIMEOUT = "TIMEOUT"
+# SQLSTATE query_canceled: raised by the statement timeout (and by an operator's pg_cancel_backend).
+QUERY_CANCELED = "57014"
 
 
 # SQLSTATEs of a server that is not there right now: connection exceptions (08...), and one
@@ -100,13 +103,33 @@ def _invalid_value_message(error: DBAPIError, path: Sequence[str | int] | None =
     return f"Invalid value{where}: {reason}."
 
 
-def classify(error: GraphQLError) -> tuple[str, str, bool]:
+def _statement_timed_out(error: BaseException) -> bool:
+    return (
+        isinstance(error, DBAPIError)
+        and _sqlstate(error) == QUERY_CANCELED
+        and "statement timeout" in str(error.orig)
+    )
+
+
+def _timeout_message(statement_timeout_seconds: float | None) -> str:
+    limit = f" of {statement_timeout_seconds:g} s" if statement_timeout_seconds else ""
+    return (
+        f"The request took longer than the server's statement timeout{limit} "
+        "(HEADWATER_STATEMENT_TIMEOUT_SECONDS); nothing was changed."
+    )
+
+
+def classify(error: GraphQLError, statement_timeout_seconds: float | None = None) -> tuple[str, str, bool]:
     """(message, code, is_unexpected) for one error produced while executing a request."""
     original = error.original_error
     if original is None:
         return error.message, "GRAPHQL_VALIDATION_FAILED", False
     if isinstance(original, DomainError):
         return original.message, original.code, False
+    if _statement_timed_out(original):
+        # The transaction is rolled back; the message names the setting that decides.
+        logger.warning("statement timeout: %s", str(getattr(original, "statement", "") or "")[:200])
+        return _timeout_message(statement_timeout_seconds), TIMEOUT, False
     if database_unreachable(original):
         logger.warning("database unavailable: %s", original)
         return "The database is unavailable; nothing was changed. Retry shortly.", DATABASE_UNAVAILABLE, False
@@ -126,9 +149,11 @@ def classify(error: GraphQLError) -> tuple[str, str, bool]:
     return INTERNAL_ERROR, "INTERNAL_SERVER_ERROR", True
 
 
-def format_error(error: GraphQLError, operation: str | None = None) -> dict:
+def format_error(
+    error: GraphQLError, operation: str | None = None, statement_timeout_seconds: float | None = None
+) -> dict:
     """The JSON form of one error, logging unexpected ones with context."""
-    message, code, unexpected = classify(error)
+    message, code, unexpected = classify(error, statement_timeout_seconds)
     if unexpected:
         logger.error(
             "unexpected error in %s at %s", operation or "request", error.path, exc_info=error.original_error

@@ -78,6 +78,8 @@ async def _create(info: Info, input: Any, serialized_flow: Any) -> FlowIdPayload
             set_schedule_active=activate,
             description=input.description,
             idempotency_key=input.idempotency_key,
+            max_tasks=info.context.settings.max_flow_tasks,
+            max_edges=info.context.settings.max_flow_edges,
         )
     return FlowIdPayload(id=flow_id)
 
@@ -100,18 +102,22 @@ class Mutation:
     ) -> Optional[FlowIdPayload]:
         # Inflate at most a few times the request limit: enough for any real flow.
         limit = info.context.settings.max_request_bytes * 8
-        return await _create(info, input, decompress_flow(input.serialized_flow, limit))
+        return await _create(info, input, await decompress_flow(input.serialized_flow, limit))
 
     @strawberry.mutation
     async def register_tasks(self, info: Info, input: RegisterTasksInput) -> Optional[SuccessPayload]:
         async with info.context.transaction() as session:
-            await flows.register_tasks(session, input.flow_id, input.serialized_tasks)
+            await flows.register_tasks(
+                session, input.flow_id, input.serialized_tasks, max_tasks=info.context.settings.max_flow_tasks
+            )
         return ok()
 
     @strawberry.mutation
     async def register_edges(self, info: Info, input: RegisterEdgesInput) -> Optional[SuccessPayload]:
         async with info.context.transaction() as session:
-            await flows.register_edges(session, input.flow_id, input.serialized_edges)
+            await flows.register_edges(
+                session, input.flow_id, input.serialized_edges, max_edges=info.context.settings.max_flow_edges
+            )
         return ok()
 
     @strawberry.mutation

@@ -199,7 +199,9 @@ class GraphQLEndpoint:
         response: dict[str, Any] = {"data": result.data}
         status = 200
         if result.errors:
-            response["errors"] = [format_error(error, operation_name) for error in result.errors]
+            response["errors"] = [
+                format_error(error, operation_name, settings.statement_timeout_seconds) for error in result.errors
+            ]
             if any(e["extensions"]["code"] == DATABASE_UNAVAILABLE for e in response["errors"]):
                 # Not the request's fault and nothing was applied: 503 lets load balancers and
                 # the Prefect client (which retries 5xx with backoff) try again.
