@@ -108,6 +108,21 @@ async def test_contains_a_string_on_jsonb_follows_postgres(gql, flow_id):
     assert [row["id"] for row in data["flow_run"]] == [tagged]
 
 
+async def test_in_on_jsonb_takes_arrays_and_scalars_alike(gql, flow_id):
+    """Found by fuzzing: `_in: [["a"], true]` on a jsonb column was an internal error (the list of
+    jsonb values was read as a two-dimensional array). Each item is one jsonb value."""
+    tagged = (await gql.mutate("create_flow_run", {"flow_id": flow_id, "labels": ["gpu"]}))["id"]
+    other = (await gql.mutate("create_flow_run", {"flow_id": flow_id, "labels": ["dev"]}))["id"]
+
+    assert await ids(gql, '{ flow_run(where: {labels: {_in: [["gpu"], true, 1]}}) { id } }') == {tagged}
+    assert await ids(gql, '{ flow_run(where: {labels: {_nin: [["gpu"], "x"]}}) { id } }') == {other}
+    assert await ids(gql, '{ flow_run(where: {labels: {_in: [true]}}) { id } }') == set()
+    data = await gql(
+        "query($w: flow_run_bool_exp) { flow_run(where: $w) { id } }", {"w": {"labels": {"_in": [["dev"], 3]}}}
+    )
+    assert [row["id"] for row in data["flow_run"]] == [other]
+
+
 async def test_idempotency_key_too_long(gql, db, flow_id):
     message = await refused(gql, CREATE_RUN, {"input": {"flow_id": flow_id, "idempotency_key": "k" * 1_000_000}})
     assert "idempotency_key" in message and str(MAX_IDEMPOTENCY_KEY_LENGTH) in message

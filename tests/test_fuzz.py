@@ -316,10 +316,6 @@ def operations(schema: Any) -> list[Any]:
     return sorted(found, key=order)
 
 
-# TEMPORARY: fails on main until the issue-10 fixes land (comparison operators on Boolean and jsonb
-# columns, jsonb _in/_nin mixing arrays and scalars, an interval literal too large); remove this
-# mark once they are merged.
-@pytest.mark.xfail(reason="internal errors found by fuzzing, fixed on other branches of issue 10", strict=False)
 def test_fuzz_every_operation(fuzz_server: ServerProcess, custom_scalars: dict[str, Any]) -> None:
     known = seed(fuzz_server)
     uuids = uuid_literals(known)

@@ -105,7 +105,8 @@ class RoleCheck(SchemaExtension):
         context = self.execution_context
         principal = getattr(context.context, "principal", None)
         document = context.graphql_document
-        if principal is not None and document is not None:
+        # Admin (and an open server) may run anything: no walk on the hot path.
+        if principal is not None and principal.role != "admin" and document is not None:
             reason = refusal(principal, document, context.operation_name)
             if reason is not None:
                 # A result set here is returned instead of executing the document.

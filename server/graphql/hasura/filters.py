@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from sqlalchemy import ARRAY, Text, and_, any_, exists, false, literal, not_, or_, select, true
+from sqlalchemy import ARRAY, JSON, Text, and_, any_, exists, false, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
@@ -97,6 +97,16 @@ def _array(column: Any, values: list[Any]) -> Any:
     return literal(list(values), ARRAY(column.type))
 
 
+def _in(column: Any, values: list[Any]) -> Condition:
+    """`column = ANY(array)` for one bound array; jsonb values are bound one by one instead,
+    because an array of jsonb whose items are themselves lists reads as a 2-D array."""
+    if not values:
+        return false()
+    if isinstance(column.type, JSON):
+        return column.in_([_value(column, value) for value in values])
+    return column == any_(_array(column, values))
+
+
 def _keys(values: list[str]) -> Any:
     return literal(list(values), ARRAY(Text))
 
@@ -114,8 +124,8 @@ _OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "_gte": lambda c, v: c >= _value(c, v),
     "_lt": lambda c, v: c < _value(c, v),
     "_lte": lambda c, v: c <= _value(c, v),
-    "_in": lambda c, v: c == any_(_array(c, v)) if v else false(),
-    "_nin": lambda c, v: not_(c == any_(_array(c, v))) if v else true(),
+    "_in": _in,
+    "_nin": lambda c, v: not_(_in(c, v)) if v else true(),
     "_is_null": lambda c, v: c.is_(None) if v else c.is_not(None),
     "_like": lambda c, v: c.like(v),
     "_nlike": lambda c, v: c.not_like(v),
