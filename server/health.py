@@ -56,12 +56,16 @@ class DatabaseProbe:
         self._server_started: Any = None
         self._engine: AsyncEngine | None = None
         self._task: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._engine = create_engine(self.url, pool_size=1)
         self._task = asyncio.create_task(self._run(), name="database-probe")
 
     async def stop(self) -> None:
+        # The flag ends the loop even if a cancellation is swallowed on the way (a cancel that
+        # lands as a probe completes), and the cancel cuts a probe that is still waiting short.
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -72,9 +76,13 @@ class DatabaseProbe:
             await self._engine.dispose()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self.probe_once()
-            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+            try:
+                async with asyncio.timeout(PROBE_INTERVAL_SECONDS):
+                    await self._stopping.wait()
+            except TimeoutError:
+                pass
 
     async def _ask(self) -> Any:
         assert self._engine is not None
@@ -86,7 +94,8 @@ class DatabaseProbe:
         # pool then discards); the second one reports the truth.
         for attempt in (1, 2):
             try:
-                started = await asyncio.wait_for(self._ask(), PROBE_TIMEOUT_SECONDS)
+                async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                    started = await self._ask()
                 break
             except Exception as exc:  # noqa: BLE001 - every failure means "unreachable"
                 error = exc
