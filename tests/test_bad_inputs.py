@@ -158,7 +158,13 @@ async def test_group_default_parameters_larger_than_max_payload_bytes(gql, db, f
 
 
 async def test_too_many_and_too_long_labels(gql, db, flow_id):
-    many = [f"label-{i}" for i in range(100_000)]
+    # The 100,000 labels are refused before they are even read, naming the field...
+    message = await refused(
+        gql, CREATE_RUN, {"input": {"flow_id": flow_id, "labels": [f"label-{i}" for i in range(100_000)]}}
+    )
+    assert "`$input.labels` holds 100000 items" in message and "HEADWATER_MAX_ROWS_PER_WRITE" in message
+    # ...and anything over the label limit by the domain's own check.
+    many = [f"label-{i}" for i in range(MAX_LABELS + 1)]
     long = ["x" * (MAX_LABEL_LENGTH + 1)]
     for labels, expected in ((many, f"the limit is {MAX_LABELS}"), (long, f"the limit is {MAX_LABEL_LENGTH}")):
         message = await refused(gql, CREATE_RUN, {"input": {"flow_id": flow_id, "labels": labels}})

@@ -153,7 +153,7 @@ def logs_for(run: dict, count: int) -> list[dict]:
 async def test_rows_per_write_logs(gql, db, run):  # noqa: F811
     error = await refused(gql, WRITE, {"input": {"logs": logs_for(run, 20001)}})
     assert error["message"] == (
-        "A list in this mutation's input holds 20001 items; one request may write at most 20000 "
+        "`$input.logs` holds 20001 items; one request may write at most 20000 "
         "(HEADWATER_MAX_ROWS_PER_WRITE). Send them in several requests."
     )
     assert error["extensions"]["code"] == "BAD_REQUEST"

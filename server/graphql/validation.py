@@ -266,9 +266,10 @@ class TooManyRows(InvalidInput):
     """One list in a mutation's input holds more items than a request may write."""
 
 
-def too_many_rows(count: int, limit: int, node: Node | None = None) -> GraphQLError:
+def too_many_rows(count: int, limit: int, node: Node | None = None, where: str | None = None) -> GraphQLError:
+    subject = f"`{where}`" if where else "A list in this mutation's input"
     message = (
-        f"A list in this mutation's input holds {count} items; one request may write at most "
+        f"{subject} holds {count} items; one request may write at most "
         f"{limit} (HEADWATER_MAX_ROWS_PER_WRITE). Send them in several requests."
     )
     return GraphQLError(message, node, original_error=TooManyRows(message))
@@ -303,27 +304,29 @@ def list_variables(schema: GraphQLSchema, document: DocumentNode) -> tuple[tuple
     return tuple(found)
 
 
-def longest_list(value: Any, type_: GraphQLInputType) -> int:
-    """The length of the longest list in a raw variable value, following its input type."""
-    longest = 0
-    stack = [(value, type_)]
+def longest_list(value: Any, type_: GraphQLInputType, path: str = "") -> tuple[int, str]:
+    """The length of the longest list in a raw variable value, following its input type, and
+    where it is (`input.logs`), so that the error can name it."""
+    longest, where = 0, path
+    stack = [(value, type_, path)]
     while stack:
-        value, type_ = stack.pop()
+        value, type_, at = stack.pop()
         while isinstance(type_, GraphQLNonNull):
             type_ = type_.of_type
         if isinstance(type_, GraphQLList):
             item_type = type_.of_type
             if isinstance(value, list):
-                longest = max(longest, len(value))
+                if len(value) > longest:
+                    longest, where = len(value), at
                 if _holds_list(item_type):
-                    stack.extend((item, item_type) for item in value)
+                    stack.extend((item, item_type, f"{at}[{i}]") for i, item in enumerate(value))
             elif value is not None:
-                stack.append((value, item_type))  # a single value stands for a list of one
+                stack.append((value, item_type, at))  # a single value stands for a list of one
         elif isinstance(type_, GraphQLInputObjectType) and isinstance(value, dict):
             for name, field in type_.fields.items():
                 if name in value and _holds_list(field.type):
-                    stack.append((value[name], field.type))
-    return longest
+                    stack.append((value[name], field.type, f"{at}.{name}" if at else name))
+    return longest, where
 
 
 # ---------------------------------------------------------------------------- extensions
@@ -391,9 +394,9 @@ class DocumentValidationCache(SchemaExtension):
         if not errors:
             values = context.variables or {}
             for name, type_ in variables:
-                count = longest_list(values.get(name), type_)
+                count, where = longest_list(values.get(name), type_, f"${name}")
                 if count > limits.list_items:
-                    errors = [too_many_rows(count, limits.list_items)]
+                    errors = [too_many_rows(count, limits.list_items, where=where)]
                     break
         context.pre_execution_errors = errors
         yield
