@@ -1,9 +1,10 @@
-"""Test fixtures: a real Postgres (embedded via pgserver, or DATABASE_URL), migrated once per
-session, emptied before every test; an in-process app and a `gql` helper to query it."""
+"""Test fixtures: a real Postgres (embedded via pgserver, or HEADWATER_TEST_DATABASE_URL), migrated
+once per session, emptied before every test; an in-process app and a `gql` helper to query it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
@@ -19,29 +20,44 @@ from server.db.engine import create_engine
 from server.db.models import Base, Private
 from server.domain.tenants import ensure_default_tenant
 from server.settings import Settings
+from tests.database_guard import ForeignDatabase, claim_test_database
 from tests.server_process import ServerProcess
+
+# The server's own variables must never steer the suite (or the servers it starts) to a live
+# database: tests name theirs with HEADWATER_TEST_DATABASE_URL only.
+for _variable in ("DATABASE_URL", "HEADWATER_DATABASE_URL"):
+    os.environ.pop(_variable, None)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> AsyncIterator[str]:
-    """DATABASE_URL when set (CI with an external Postgres), else an embedded one for the session."""
-    url = os.environ.get("HEADWATER_TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    """HEADWATER_TEST_DATABASE_URL when set (CI with an external Postgres), else an embedded one
+    for the session, whose data dir is removed afterwards."""
+    url = os.environ.get("HEADWATER_TEST_DATABASE_URL")
     if url:
         yield url
         return
     from server.embedded import EmbeddedPostgres
 
     data_dir = Path(tempfile.mkdtemp(prefix="headwater-tests-"))
-    server = EmbeddedPostgres(data_dir)
     try:
-        yield server.url
+        server = EmbeddedPostgres(data_dir)
+        try:
+            yield server.url
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 async def engine(database_url: str):
     engine = create_engine(database_url)
+    try:
+        await claim_test_database(engine)
+    except ForeignDatabase as refused:
+        await engine.dispose()
+        pytest.exit(str(refused), returncode=pytest.ExitCode.USAGE_ERROR)
     await migrate.upgrade(engine)
     yield engine
     await engine.dispose()

@@ -1,6 +1,7 @@
 """The Hasura-style read API against a real Postgres: every operator, the Hasura v1 quirks the
 Prefect client relies on, ordering, distinct_on, aggregates, paging, relationships, and a
-replay of every read query the real 1.4.1 client sent (prefect1-wire-capture.jsonl)."""
+replay of every read query the real 1.4.1 client sent (tests/wire/prefect1-capture.jsonl,
+recorded by `python -m tests.wire.record`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from server.app import create_app
 from server.db import models
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-CAPTURE = Path("/work/shared/reference/prefect1-wire-capture.jsonl")
+CAPTURE = Path(__file__).parent / "wire" / "prefect1-capture.jsonl"
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
@@ -611,23 +612,21 @@ async def test_page_size_caps_every_list(small_pages, world):
 REPLAYED_ROOTS = {
     "flow", "flow_run", "task_run", "project", "tenant", "agent", "flow_by_pk", "flow_run_by_pk", "task"
 }
-WIRE = SimpleNamespace(
-    project="d537df37-4bc8-4c26-89ca-4ef9b872b6ea",
-    flow_group="c77aef67-7a05-472b-a6c0-2a85b5fed1e5",
-    flow="15ee1347-63ad-4a23-b8ca-78f21fb6fa5e",
-    cli_flow="19c87c35-7fd4-4ec7-98be-61822de76cb5",
-    task="e984b235-392c-44d3-8e61-940c18b42cff",
-    run="55ba3ec7-85e5-480a-8666-9da1fe674366",
-    other_runs=["6d666a82-ecf0-4512-94b3-ee51eabce203", "83d108a8-ffd8-4660-8f4b-29e5f8b07f45",
-                "cee1ce36-27ef-48e1-a618-36c45384bf63", "88576c6b-59e0-4b3a-af8e-a1b9450e5384"],
-    task_run="10c144eb-b2aa-47e8-8872-6ec88ae7bbca",
-)
+def capture() -> list[dict]:
+    return [json.loads(line) for line in CAPTURE.read_text().splitlines()]
+
+
+def captured_world() -> dict[str, list[dict]]:
+    """The rows the recording server held at its end (the capture's last line)."""
+    return next(record["world"] for record in capture() if "world" in record)
 
 
 def captured_reads() -> list[str]:
     queries: dict[str, None] = {}
-    for line in CAPTURE.read_text().splitlines():
-        query = json.loads(line)["body"]["query"]
+    for record in capture():
+        if "body" not in record:
+            continue
+        query = record["body"]["query"]
         operation = parse(query).definitions[0]
         roots = {selection.name.value for selection in operation.selection_set.selections}
         if operation.operation.value == "query" and roots <= REPLAYED_ROOTS:
@@ -636,25 +635,28 @@ def captured_reads() -> list[str]:
 
 
 @pytest.fixture
-async def wire_world(engine, tenant_id) -> None:
+async def wire_world(engine, tenant_id) -> dict[str, list[dict]]:
     """Rows with the ids the captured queries ask for, so that they return data."""
+    world = captured_world()
     rows = Rows(tenant_id)
     add = rows.add
-    add(models.Project, id=WIRE.project, name="test-proj", tenant=True)
-    add(models.FlowGroup, id=WIRE.flow_group, labels=[], tenant=True)
-    for flow_id, name in [(WIRE.flow, "wire-flow"), (WIRE.cli_flow, "cli-flow")]:
-        add(models.Flow, id=flow_id, name=name, version=1, project_id=WIRE.project, flow_group_id=WIRE.flow_group,
-            storage={"type": "Local"}, tenant=True)
-    add(models.Task, id=WIRE.task, flow_id=WIRE.flow, name="double", slug="double-1", mapped=True)
-    for run, name in [(WIRE.run, "wire-run-1"), *((other, None) for other in WIRE.other_runs)]:
-        add(models.FlowRun, id=run, flow_id=WIRE.flow, name=name, state="Running", tenant=True)
-    add(models.TaskRun, id=WIRE.task_run, flow_run_id=WIRE.run, task_id=WIRE.task, map_index=-1, state="Cached",
-        state_timestamp=at(0), serialized_state={"type": "Cached"})
-    add(models.TaskRun, flow_run_id=WIRE.run, task_id=WIRE.task, map_index=0, state="Success")
-    add(models.FlowRunState, flow_run_id=WIRE.run, state="Scheduled", serialized_state={"type": "Scheduled"})
-    add(models.Log, flow_run_id=WIRE.run, message="hello", level="INFO")
+    for project in world["project"]:
+        add(models.Project, id=project["id"], name=project["name"], tenant=True)
+    for group in world["flow_group"]:
+        add(models.FlowGroup, id=group["id"], labels=[], tenant=True)
+    for flow in world["flow"]:
+        add(models.Flow, **flow, storage={"type": "Local"}, tenant=True)
+    for task in world["task"]:
+        add(models.Task, **task)
+    for run in world["flow_run"]:
+        add(models.FlowRun, **run, tenant=True)
+        add(models.FlowRunState, flow_run_id=run["id"], state="Scheduled", serialized_state={"type": "Scheduled"})
+        add(models.Log, flow_run_id=run["id"], message="hello", level="INFO")
+    for task_run in world["task_run"]:
+        add(models.TaskRun, **task_run, state_timestamp=at(0), serialized_state={"type": task_run["state"]})
     add(models.Agent, name="wire-agent", labels=[], tenant=True)
     await rows.insert(engine)
+    return world
 
 
 async def test_replay_captured_client_reads(gql, wire_world):
@@ -663,10 +665,17 @@ async def test_replay_captured_client_reads(gql, wire_world):
     for query in queries:
         body = await gql.raw(query)
         assert "errors" not in body, (query, body["errors"])
-    run = (await gql(next(q for q in queries if "flow_run_by_pk" in q and "task_runs" in q)))["flow_run_by_pk"]
-    assert run["task_runs"][0]["task"]["slug"] == "double-1" and run["flow"]["project"]["name"] == "test-proj"
+    # The flow runner's query for the run it executes returns that run's task runs and project.
+    run_id = next(r["id"] for r in wire_world["flow_run"] if r["name"] == "wire-run-1")
+    run = (await gql(next(q for q in queries if "flow_run_by_pk" in q and "task_runs" in q and run_id in q)))
+    run = run["flow_run_by_pk"]
+    slugs = {t["id"]: t["slug"] for t in wire_world["task"]}
+    expected = sorted(slugs[t["task_id"]] for t in wire_world["task_run"] if t["flow_run_id"] == run_id and t["map_index"] == -1)
+    assert "double-1" in expected and sorted(t["task"]["slug"] for t in run["task_runs"]) == expected
+    assert run["flow"]["project"]["name"] == "test-proj"
+    # `prefect get flows`: one row per flow name.
     flows = await gql(next(q for q in queries if "distinct_on: name, limit: 10" in q))
-    assert [f["name"] for f in flows["flow"]] == ["cli-flow", "wire-flow"]
+    assert sorted(f["name"] for f in flows["flow"]) == ["cli-flow", "failing", "wire-flow"]
 
 
 async def test_order_by_object_in_a_variable_keeps_the_clients_key_order(gql, tenant_id):
