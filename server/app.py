@@ -70,7 +70,8 @@ def create_app(settings: Settings) -> Starlette:
             # big request, paused the event loop for ~200 ms. Once per process, garbage first.
             gc.collect()
             gc.freeze()
-        logger.info("headwater %s ready on http://%s:%s", __version__, settings.host, settings.port)
+        # "ready" is logged by the CLI once the socket is bound (server/serving.py), not here.
+        logger.debug("headwater %s application started", __version__)
         try:
             yield
         finally:

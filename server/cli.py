@@ -136,6 +136,8 @@ async def _wait_for_database(url: str, seconds: float) -> None:
 
     engine = create_engine(url, pool_size=1)
     deadline = time.monotonic() + seconds
+    where = make_url(url).render_as_string(hide_password=True)
+    waiting_said = False
     try:
         while True:
             try:
@@ -143,8 +145,11 @@ async def _wait_for_database(url: str, seconds: float) -> None:
                     await connection.execute(text("SELECT 1"))
                 return
             except Exception as exc:  # noqa: BLE001 - reported below as one line
+                if not waiting_said:
+                    # Said once, so a slow or unreachable database is not a silent pause.
+                    logger.info("waiting for the database at %s (up to %.0f s)", where, seconds)
+                    waiting_said = True
                 if time.monotonic() >= deadline:
-                    where = make_url(url).render_as_string(hide_password=True)
                     reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
                     raise RuntimeError(f"cannot connect to the database at {where}: {reason}") from None
                 await asyncio.sleep(1.0)
@@ -152,12 +157,68 @@ async def _wait_for_database(url: str, seconds: float) -> None:
         await engine.dispose()
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGINT before the server runs: unwinds like Ctrl-C, so everything started is stopped."""
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM (and SIGINT) into `Stopped` while this command sets things up and tears them down.
+
+    Without it SIGTERM kills the process outright and the embedded Postgres outlives it.
+    uvicorn installs its own handlers while serving and puts these back afterwards.
+    """
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before starting anything when host:port cannot be bound (as uvicorn will bind it).
+
+    SO_REUSEADDR as uvicorn sets it: a port in TIME_WAIT passes, a port someone listens on does not.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise PortInUse(
+                f"cannot listen on {host}:{port}: {reason}; "
+                "choose another port with --port or HEADWATER_PORT"
+            ) from None
+
+
+def ready_banner(host: str, port: int) -> str:
+    """The line that says the server takes requests, and how a Prefect client finds it."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}"
+    if port == 4200 and shown in ("127.0.0.1", "localhost"):
+        client = "PREFECT__BACKEND=server"  # the stock client's default endpoint is localhost:4200
+    else:
+        client = f"PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT={url}"
+    return f"headwater {__version__} ready on {url} (console: {url}/); Prefect client: {client}"
+
+
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from server.app import create_app
-
-    with database(settings, supervise=True) as ready:
+    check_port(settings.host, settings.port)
+    with _stop_on_signals(), database(settings, supervise=True) as ready:
         asyncio.run(_wait_for_database(ready.database_url or "", ready.db_wait_seconds))
         options = dict(
             host=ready.host,
@@ -174,10 +235,16 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             # owned by this process. Migrations run here once, not in every worker.
             asyncio.run(_migrate(ready, reset=False))
             os.environ.update(settings_environment(ready.replace(migrate_on_start=False)))
-            uvicorn.run("server.app:create_app_from_env", factory=True, workers=ready.workers, **options)
-        else:
-            uvicorn.run(create_app(ready), **options)
-    return 0
+            from server.serving import serve_workers
+
+            return serve_workers(
+                "server.app:create_app_from_env", workers=ready.workers, factory=True,
+                banner=ready_banner(ready.host, ready.port), **options,
+            )
+        from server.app import create_app
+        from server.serving import serve
+
+        return serve(create_app(ready), banner=ready_banner(ready.host, ready.port), **options)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
@@ -240,7 +307,8 @@ async def _run_services(settings: Settings) -> None:
     runner = ServiceRunner(build_services(settings, create_sessionmaker(engine)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
         loop.add_signal_handler(signum, stop.set)
     try:
         if settings.migrate_on_start:
@@ -253,10 +321,14 @@ async def _run_services(settings: Settings) -> None:
     finally:
         await runner.stop()
         await engine.dispose()
+        for signum, handler in previous.items():
+            # asyncio would leave SIGTERM at its default (kill) while the embedded Postgres stops.
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, handler)
 
 
 def cmd_services(settings: Settings, args: argparse.Namespace) -> int:
-    with database(settings, supervise=True) as ready:
+    with _stop_on_signals(), database(settings, supervise=True) as ready:
         asyncio.run(_run_services(ready))
     return 0
 
@@ -276,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     try:
         return args.handler(settings, args)
+    except Stopped:
+        return 0  # asked to stop (SIGTERM/SIGINT) while starting: everything started has been stopped
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback

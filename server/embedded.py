@@ -30,7 +30,11 @@ class EmbeddedPostgres:
 
         self.pgdata = Path(data_dir).expanduser().resolve() / "postgres"
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        logger.info("starting embedded Postgres in %s", self.pgdata)
+        if not (self.pgdata / "PG_VERSION").exists():
+            logger.info("initialising the embedded Postgres in %s (first start, a few seconds)", self.pgdata)
+        else:
+            logger.info("starting embedded Postgres in %s", self.pgdata)
+        prune_dead_handles(self.pgdata)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         self.url: str = self._server.get_uri()
         # Kept so a restart listens on the very same socket (the URL names its folder).
@@ -85,7 +89,60 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server if this is the last process using it (pgserver counts handles)."""
+        others = [pid for pid in _handle_pids(self.pgdata) if pid != os.getpid() and _live_process(pid)]
         self._server.cleanup()
+        if others:
+            logger.info("embedded Postgres left running: shared with live process(es) %s",
+                        ", ".join(map(str, others)))
+        elif self.is_running():
+            logger.warning("embedded Postgres in %s is still running after the stop", self.pgdata)
+        else:
+            logger.info("embedded Postgres stopped")
+
+
+HANDLE_FILE = ".handle_pids.json"  # pgserver's list of the processes holding the server
+
+
+def prune_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that are gone from pgserver's handle list; return them.
+
+    pgserver stops the server when the last process in that list lets go. A process killed
+    before it could (SIGKILL, a crash) stays in the list for good, and from then on no clean exit
+    ever stops the server. Done under pgserver's own lock, as it edits the list.
+    """
+    import json
+
+    from pgserver.postgres_server import PostgresServer
+
+    path = Path(pgdata) / HANDLE_FILE
+    with PostgresServer._lock:
+        pids = _handle_pids(pgdata)
+        dead = [pid for pid in pids if pid != os.getpid() and not _live_process(pid)]
+        if dead:
+            path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    if dead:
+        logger.info("dropped %d stale handle(s) on the embedded Postgres (processes %s are gone)",
+                    len(dead), ", ".join(map(str, dead)))
+    return dead
+
+
+def _handle_pids(pgdata: Path) -> list[int]:
+    import json
+
+    try:
+        pids = json.loads((Path(pgdata) / HANDLE_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if isinstance(pid, int)] if isinstance(pids, list) else []
+
+
+def _live_process(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _lock_file_pid(path: Path) -> int | None:

@@ -51,6 +51,10 @@ class LoopService(abc.ABC):
     async def run_once(self) -> int:
         """One pass; returns how many items it handled."""
 
+    def pass_log_level(self, handled: int) -> int:
+        """INFO for a pass that did something, DEBUG for one that did not (a line a minute is noise)."""
+        return logging.INFO if handled else logging.DEBUG
+
     async def in_batches(self, step: Callable[[AsyncSession], Awaitable[Sequence[object]]]) -> int:
         """Call `step` in one transaction per batch until it handles fewer than a full batch."""
         total = 0
@@ -70,8 +74,8 @@ class LoopService(abc.ABC):
             started = time.monotonic()
             try:
                 handled = await self.run_once()
-                if handled:
-                    logger.info("%s handled %d item(s) in %.2f s", self.name, handled, time.monotonic() - started)
+                logger.log(self.pass_log_level(handled), "%s handled %d item(s) in %.2f s",
+                           self.name, handled, time.monotonic() - started)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a failed pass must not end the service

@@ -1,7 +1,12 @@
-"""Scheduler: keeps the next runs of every active schedule created, batch by batch."""
+"""Scheduler: keeps the next runs of every active schedule created, batch by batch.
+
+Most passes only move each schedule's window on by a run as time passes; those are logged at
+DEBUG. A pass that fills a window (a new or changed schedule, or after downtime) is INFO.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from server.db.engine import transaction
@@ -15,19 +20,27 @@ class Scheduler(LoopService):
     def __init__(self, *args, max_runs: int = scheduling.DEFAULT_MAX_RUNS, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_runs = max_runs
+        self.flows_seen = 0  # in the last pass
 
     async def run_once(self) -> int:
         """One pass over every active schedule, `batch_size` flows per transaction."""
         now = self.clock()
         after: uuid.UUID | None = None
         created = 0
+        seen = 0
         while not self._stopping.is_set():
             async with transaction(self.sessions) as session:
                 batch = await scheduling.schedule_batch(
                     session, now=now, max_runs=self.max_runs, limit=self.batch_size, after_flow_id=after
                 )
             created += batch.runs_created
+            seen += batch.flows_seen
             if batch.flows_seen < self.batch_size:
                 break
             after = batch.last_flow_id
+        self.flows_seen = seen
         return created
+
+    def pass_log_level(self, handled: int) -> int:
+        """At most one new run per schedule is the window moving on: routine, DEBUG."""
+        return logging.INFO if handled > self.flows_seen else logging.DEBUG

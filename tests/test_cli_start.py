@@ -21,11 +21,27 @@ def test_start_answers_hello_and_keeps_data_across_restarts(tmp_path):
         created = server.query(create, {"input": {"tenant_id": tenant, "name": "kept"}})
         assert created["data"]["create_project"]["id"]
         assert server.stop() == 0
+    first = (tmp_path / "first.log").read_text()
+    assert "initialising the embedded Postgres in " in first and "(first start, a few seconds)" in first
+    url = f"http://127.0.0.1:{server.port}"
+    banner = f"ready on {url} (console: {url}/); Prefect client: PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT={url}"
+    assert banner in first
+    assert first.index("Uvicorn running on") < first.index(banner), "ready is said once the port is bound"
     with ServerProcess(env=env, log_path=tmp_path / "second.log") as server:
         again = server.query("{ tenant { id } }")["data"]["tenant"]
         assert [t["id"] for t in again] == [tenant], "the default tenant is not recreated"
+        assert "initialising" not in (tmp_path / "second.log").read_text()
         projects = server.query('{ project(where: {name: {_eq: "kept"}}) { id } }')["data"]["project"]
         assert projects == [{"id": created["data"]["create_project"]["id"]}]
+
+
+def test_ready_banner_names_the_client_setting():
+    from server.cli import ready_banner
+
+    assert ready_banner("127.0.0.1", 4200).endswith(
+        "ready on http://127.0.0.1:4200 (console: http://127.0.0.1:4200/); Prefect client: PREFECT__BACKEND=server")
+    assert ready_banner("0.0.0.0", 4300).endswith(
+        "Prefect client: PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT=http://127.0.0.1:4300")
 
 
 def test_db_upgrade_command(tmp_path):
@@ -74,5 +90,7 @@ def test_unreachable_database_is_one_clear_line():
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert lines == [lines[-1]] and lines[-1].startswith("headwater: cannot connect to the database at ")
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("waiting for the database at postgresql://app:***@127.0.0.1:9/db (up to 1 s)")
+    assert lines[-1].startswith("headwater: cannot connect to the database at ")
     assert "hunter2" not in result.stderr, "the password is never printed"

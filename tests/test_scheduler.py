@@ -210,3 +210,26 @@ def test_auto_schedule_keys_distinguish_variants():
     }
     assert len(keys) == 4
     assert json.dumps(sorted(keys))
+
+
+async def test_a_pass_is_info_only_when_it_fills_a_window(app, db, register, caplog):
+    """A minute cron adds one run a minute forever: that is routine (DEBUG), a first fill is INFO."""
+    import logging
+
+    await register("every-minute", cron_schedule("* * * * *"), db=db)
+    caplog.set_level(logging.DEBUG, logger="headwater.services")
+
+    def passes() -> list[tuple[int, str]]:
+        found = [(r.levelno, r.getMessage()) for r in caplog.records if "handled" in r.getMessage()]
+        caplog.clear()
+        return found
+
+    await scheduler(app).run(loops=1)
+    [(level, message)] = passes()
+    assert level == logging.INFO and "handled 10 item(s)" in message
+    await scheduler(app, now=NOW + dt.timedelta(minutes=1)).run(loops=1)
+    [(level, message)] = passes()
+    assert level == logging.DEBUG and "handled 1 item(s)" in message
+    await scheduler(app, now=NOW + dt.timedelta(minutes=1)).run(loops=1)
+    [(level, message)] = passes()
+    assert level == logging.DEBUG and "handled 0 item(s)" in message
