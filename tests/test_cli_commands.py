@@ -47,6 +47,10 @@ def test_project_commands(live_server):
 def test_flow_commands(live_server, flow_id):
     listing = headwater("flow", "list", url=live_server.url)
     assert "load" in listing.stdout and flow_id in listing.stdout
+    header, row = listing.stdout.splitlines()
+    # A flow registered without a schedule does not claim an active one (as Prefect Server).
+    assert header.split()[:6] == ["NAME", "VERSION", "PROJECT", "ARCHIVED", "SCHEDULE", "ACTIVE"]
+    assert row.split()[:5] == ["load", "1", "etl", "False", "False"]
     shown = headwater("flow", "show", "load", "--project", "etl", url=live_server.url)
     assert shown.returncode == 0 and "parameters" in shown.stdout and "n" in shown.stdout
     by_id = headwater("flow", "show", flow_id, url=live_server.url)
