@@ -28,7 +28,15 @@ from typing import Any, Callable, Concatenate, Generator, ParamSpec
 import httpx
 
 from client import documents as doc
-from client.errors import BadRequest, NotFound, RunTimeout, ServerUnavailable, error_from_response
+from client.errors import (
+    BadRequest,
+    Conflict,
+    HeadwaterError,
+    NotFound,
+    RunTimeout,
+    ServerUnavailable,
+    error_from_response,
+)
 
 DEFAULT_URL = "http://127.0.0.1:4200"
 FINISHED_STATES = frozenset(
@@ -123,11 +131,22 @@ class Operations:
 
     # --- projects ------------------------------------------------------------------------
     @operation
-    def create_project(self, name: str, description: str | None = None) -> Steps:
-        """Create a project in the default tenant; returns its id (Conflict if the name is taken)."""
+    def create_project(self, name: str, description: str | None = None, *, exist_ok: bool = False) -> Steps:
+        """Create a project in the default tenant; returns its id. A taken name raises Conflict,
+        or with `exist_ok=True` returns the existing project's id (its description unchanged),
+        so a setup script can run twice, as `prefect create project` can."""
         tenant_id = yield from self._tenant()
         values = {"tenant_id": tenant_id, "name": name, "description": description}
-        return (yield _input("create_project", values))
+        try:
+            return (yield _input("create_project", values))
+        except Conflict:
+            if not exist_ok:
+                raise
+        # The server trims names; look up the name it compared.
+        rows = yield from self.list_projects.steps(self, name.strip())
+        if not rows:  # deleted in between: nothing exists after all
+            return (yield _input("create_project", values))
+        return rows[0]["id"]
 
     @operation
     def list_projects(self, name: str | None = None) -> Steps:
@@ -486,7 +505,13 @@ class Client(_Transport, Operations):
                     time.sleep(step.seconds)
                     step = steps.send(None)
                 else:
-                    step = steps.send(self.execute(step))
+                    try:
+                        result = self.execute(step)
+                    except HeadwaterError as exc:
+                        # The operation may handle it (e.g. `exist_ok`); if not, it propagates.
+                        step = steps.throw(exc)
+                    else:
+                        step = steps.send(result)
         except StopIteration as done:
             return done.value
 
@@ -529,6 +554,11 @@ class AsyncClient(_Transport, Operations):
                     await asyncio.sleep(step.seconds)
                     step = steps.send(None)
                 else:
-                    step = steps.send(await self.execute(step))
+                    try:
+                        result = await self.execute(step)
+                    except HeadwaterError as exc:
+                        step = steps.throw(exc)
+                    else:
+                        step = steps.send(result)
         except StopIteration as done:
             return done.value

@@ -13,7 +13,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from client.client import Client
-from client.errors import BadRequest, HeadwaterError, ServerUnavailable
+from client.errors import BadRequest, Conflict, HeadwaterError, ServerUnavailable
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_RUN_NOT_SUCCESSFUL = 1, 2, 3, 4
 
@@ -51,7 +51,14 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _project_create(hw: Client, args: argparse.Namespace) -> int:
-    project_id = hw.create_project(args.name, args.description)
+    try:
+        project_id = hw.create_project(args.name, args.description)
+    except Conflict:
+        if not args.skip_if_exists:
+            raise
+        project_id = hw.create_project(args.name, args.description, exist_ok=True)
+        print(f"Project {args.name!r} already exists ({project_id})")
+        return 0
     print(f"Created project {args.name!r} ({project_id})")
     return 0
 
@@ -167,6 +174,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     create = command(projects, "create", "create a project", _project_create)
     create.add_argument("name")
     create.add_argument("--description")
+    create.add_argument("--skip-if-exists", action="store_true",
+                        help="succeed (exit 0) when a project of that name exists, as `prefect create project` does")
     command(projects, "list", "list projects", _project_list)
 
     flows = group("flow", "list, show and archive flows")

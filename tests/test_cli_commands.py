@@ -32,16 +32,25 @@ def test_project_commands(live_server):
     created = headwater("project", "create", "reports", "--description", "weekly", url=live_server.url)
     assert created.returncode == 0 and "Created project 'reports'" in created.stdout
     duplicate = headwater("project", "create", "reports", url=live_server.url)
-    assert duplicate.returncode == 1 and duplicate.stderr.strip() == "headwater: Uniqueness violation."
+    assert duplicate.returncode == 1 and duplicate.stderr.strip() == "headwater: project 'reports' already exists"
+    skipped = headwater("project", "create", "reports", "--skip-if-exists", url=live_server.url)
+    assert skipped.returncode == 0 and "Project 'reports' already exists" in skipped.stdout
+    fresh = headwater("project", "create", "adhoc", "--skip-if-exists", url=live_server.url)
+    assert fresh.returncode == 0 and "Created project 'adhoc'" in fresh.stdout
     listing = headwater("project", "list", url=live_server.url)
     assert listing.returncode == 0
-    header, row = listing.stdout.splitlines()
-    assert header.split()[:3] == ["NAME", "FLOWS", "DESCRIPTION"] and row.split()[:3] == ["reports", "0", "weekly"]
+    header, *rows = listing.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "FLOWS", "DESCRIPTION"]
+    assert [row.split()[:3] for row in rows if row.startswith("reports")] == [["reports", "0", "weekly"]]
 
 
 def test_flow_commands(live_server, flow_id):
     listing = headwater("flow", "list", url=live_server.url)
     assert "load" in listing.stdout and flow_id in listing.stdout
+    header, row = listing.stdout.splitlines()
+    # A flow registered without a schedule does not claim an active one (as Prefect Server).
+    assert header.split()[:6] == ["NAME", "VERSION", "PROJECT", "ARCHIVED", "SCHEDULE", "ACTIVE"]
+    assert row.split()[:5] == ["load", "1", "etl", "False", "False"]
     shown = headwater("flow", "show", "load", "--project", "etl", url=live_server.url)
     assert shown.returncode == 0 and "parameters" in shown.stdout and "n" in shown.stdout
     by_id = headwater("flow", "show", flow_id, url=live_server.url)

@@ -31,7 +31,7 @@ def test_every_client_document_is_valid_against_schema_graphql():
 
 def test_projects(hw):
     project_id = hw.create_project("etl", "nightly")
-    with pytest.raises(Conflict, match="Uniqueness violation."):
+    with pytest.raises(Conflict, match="project 'etl' already exists"):
         hw.create_project("etl")
     hw.set_project_description(project_id, "hourly")
     hw.set_project_name(project_id, "elt")
@@ -149,6 +149,27 @@ async def test_async_client(live_server):
         runs = await asyncio.gather(*(hw.create_flow_run(flow_id, idempotency_key="same") for _ in range(5)))
         assert len(set(runs)) == 1
         assert (await hw.cancel_flow_run(runs[0])) == "Cancelled"
+
+
+def test_create_project_exist_ok_returns_the_existing_project(hw):
+    project_id = hw.create_project("etl", "nightly")
+    # The README snippet, run a second time: the existing project, unchanged.
+    assert hw.create_project("etl", exist_ok=True) == project_id
+    assert hw.create_project(" etl ", "other", exist_ok=True) == project_id
+    [project] = hw.list_projects()
+    assert project["description"] == "nightly"
+    assert hw.create_project("new", exist_ok=True) != project_id
+    # Other errors still raise.
+    with pytest.raises(BadRequest, match="must not be empty"):
+        hw.create_project("  ", exist_ok=True)
+
+
+async def test_async_create_project_exist_ok(live_server):
+    async with AsyncClient(live_server.url) as hw:
+        project_id = await hw.create_project("again")
+        assert await hw.create_project("again", exist_ok=True) == project_id
+        with pytest.raises(Conflict, match="project 'again' already exists"):
+            await hw.create_project("again")
 
 
 def test_register_a_prefect_flow_object(hw):

@@ -156,6 +156,36 @@ async def test_task_run_states_need_a_running_flow_run(gql, db, flow_id):
     assert row["state"] == "Success" and row["version"] == 3 and row["start_time"] and row["end_time"]
 
 
+async def test_heartbeat_is_set_by_running_states_and_a_flow_runs_submitted(gql, db, flow_id):
+    """As Prefect Server: a flow run's heartbeat starts at Submitted; a task run's only when it runs."""
+    run_id = await create_run(gql, flow_id)
+    assert (await run_row(db, run_id))["heartbeat"] is None
+    await set_state(gql, run_id, "Submitted")
+    submitted = (await run_row(db, run_id))["heartbeat"]
+    assert submitted is not None
+    await set_state(gql, run_id, "Running")
+    flow_running = (await run_row(db, run_id))["heartbeat"]
+    assert flow_running > submitted
+
+    task_run = str(await db.scalar(text("SELECT id FROM task_run WHERE flow_run_id = :id LIMIT 1"), {"id": run_id}))
+
+    async def task_heartbeat():
+        return await db.scalar(text("SELECT heartbeat FROM task_run WHERE id = :id"), {"id": task_run})
+
+    assert await set_task_state(gql, task_run, "Submitted") == "SUCCESS"
+    assert await task_heartbeat() is None
+    assert await set_task_state(gql, task_run, "Pending") == "SUCCESS"
+    assert await task_heartbeat() is None
+    assert await set_task_state(gql, task_run, "Running") == "SUCCESS"
+    task_running = await task_heartbeat()
+    assert task_running is not None
+    assert await set_task_state(gql, task_run, "Success") == "SUCCESS"
+    assert await task_heartbeat() == task_running
+
+    await set_state(gql, run_id, "Success")
+    assert (await run_row(db, run_id))["heartbeat"] == flow_running
+
+
 async def test_mapped_children_created_on_demand(gql, db, flow_id):
     run_id = await create_run(gql, flow_id)
     task_id = str(await db.scalar(text("SELECT id FROM task WHERE flow_id = :id AND slug = 'load-1'"), {"id": flow_id}))

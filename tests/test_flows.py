@@ -147,16 +147,54 @@ async def test_archive_unarchive_delete_and_move(gql, db, project_id, tenant_id)
     assert await db.scalar(text("SELECT count(*) FROM task WHERE flow_id = :id"), {"id": v1}) == 0
 
 
+async def is_schedule_active(gql, flow_id: str) -> bool:
+    """What clients read (`headwater flow list`, the Prefect UI)."""
+    return (await gql('query { flow_by_pk(id: "%s") { is_schedule_active } }' % flow_id))["flow_by_pk"][
+        "is_schedule_active"
+    ]
+
+
+async def test_a_flow_without_a_schedule_reports_it_inactive(gql, db, project_id):
+    # As Prefect Server: registration (set_schedule_active defaults to true) leaves a flow with
+    # no schedule inactive, and a later group schedule does not switch it on by itself.
+    plain = await register(gql, project_id, f.flow("plain"))
+    assert await is_schedule_active(gql, plain) is False
+    group_id = await db.scalar(text("SELECT flow_group_id FROM flow WHERE id = :id"), {"id": plain})
+    await gql.mutate("set_flow_group_schedule", {"flow_group_id": str(group_id), "interval_clocks": [{"interval": 3600}]},
+                     "success")
+    assert await is_schedule_active(gql, plain) is False
+    assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE flow_id = :id"), {"id": plain}) == 0
+    # A new version in a group that has a schedule is active at once.
+    v2 = await register(gql, project_id, f.flow("plain"))
+    assert await is_schedule_active(gql, v2) is True
+
+
 async def test_schedule_activation(gql, db, project_id):
     no_schedule = await register(gql, project_id, f.flow("plain"), set_schedule_active=False)
     result = await gql.mutate("set_schedule_active", {"flow_id": no_schedule}, "success error")
     assert result == {"success": True, "error": None}, "on before a schedule exists: runs come with one"
-    assert await db.scalar(text("SELECT is_schedule_active FROM flow WHERE id = :id"), {"id": no_schedule})
+    assert await is_schedule_active(gql, no_schedule) is False, "no schedule yet: reported inactive"
     group_id = await db.scalar(text("SELECT flow_group_id FROM flow WHERE id = :id"), {"id": no_schedule})
     await gql.mutate("set_flow_group_schedule", {"flow_group_id": str(group_id), "interval_clocks": [{"interval": 3600}]},
                      "success")
+    assert await is_schedule_active(gql, no_schedule) is True
     assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE flow_id = :id AND auto_scheduled"),
                            {"id": no_schedule}) == 10
+    # The group's schedule goes: inactive, runs removed; it comes back: active again, with runs.
+    await gql.mutate("delete_flow_group_schedule", {"flow_group_id": str(group_id)}, "success")
+    assert await is_schedule_active(gql, no_schedule) is False
+    assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE flow_id = :id"), {"id": no_schedule}) == 0
+    await gql.mutate("set_flow_group_schedule", {"flow_group_id": str(group_id), "interval_clocks": [{"interval": 60}]},
+                     "success")
+    assert await is_schedule_active(gql, no_schedule) is True
+    assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE flow_id = :id"), {"id": no_schedule}) == 10
+    # Turned off while waiting for a schedule: a schedule arriving later leaves it off.
+    await gql.mutate("delete_flow_group_schedule", {"flow_group_id": str(group_id)}, "success")
+    await gql.mutate("set_schedule_inactive", {"flow_id": no_schedule}, "success")
+    await gql.mutate("set_flow_group_schedule", {"flow_group_id": str(group_id), "interval_clocks": [{"interval": 60}]},
+                     "success")
+    assert await is_schedule_active(gql, no_schedule) is False
+    assert await db.scalar(text("SELECT count(*) FROM flow_run WHERE flow_id = :id"), {"id": no_schedule}) == 0
 
     scheduled = await register(gql, project_id, f.flow("hourly", schedule=f.interval_schedule()))
     assert await db.scalar(text("SELECT is_schedule_active FROM flow WHERE id = :id"), {"id": scheduled})

@@ -10,8 +10,16 @@ from sqlalchemy import text
 async def test_create_project_and_duplicate(gql, db, tenant_id):
     project = await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "etl", "description": None})
     assert uuid.UUID(project["id"])
-    # The exact message the Prefect client recognises as "already exists".
-    assert await gql.mutate_error("create_project", {"tenant_id": tenant_id, "name": "etl"}) == "Uniqueness violation."
+    body = await gql.raw(
+        "mutation($input: create_project_input!) { create_project(input: $input) { id } }",
+        {"input": {"tenant_id": tenant_id, "name": "etl"}},
+    )
+    [error] = body["errors"]
+    # The message names what exists; the reason keeps the exact text the Prefect 1.x client
+    # looks for (`"'Uniqueness violation.'" in str(errors)`) to treat the project as existing.
+    assert error["message"] == "project 'etl' already exists"
+    assert error["extensions"] == {"code": "CONFLICT", "reason": "Uniqueness violation."}
+    assert "'Uniqueness violation.'" in str(body["errors"])
     assert await db.scalar(text("SELECT count(*) FROM project")) == 1
 
 
@@ -31,7 +39,9 @@ async def test_rename_describe_and_delete(gql, db, tenant_id):
     first = (await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "a"}))["id"]
     await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "b"})
     assert (await gql.mutate("set_project_name", {"project_id": first, "name": "c"}))["id"] == first
-    assert await gql.mutate_error("set_project_name", {"project_id": first, "name": "b"}) == "Uniqueness violation."
+    assert await gql.mutate_error("set_project_name", {"project_id": first, "name": "b"}) == (
+        "project 'b' already exists"
+    )
     await gql.mutate("set_project_description", {"project_id": first, "description": "nightly"})
     row = (await db.execute(text("SELECT name, description FROM project WHERE id = :id"), {"id": first})).one()
     assert tuple(row) == ("c", "nightly")

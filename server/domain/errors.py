@@ -1,7 +1,9 @@
 """Domain exceptions: the expected failures, each mapped once to a GraphQL error at the edge.
 
 The message is what the caller sees, so it is written for them; where the Prefect client
-recognises a message (`Uniqueness violation.`) it is kept verbatim.
+recognises a message (`Uniqueness violation.`) it is kept verbatim, or, where a clearer message
+names the subject, carried alongside it in `extensions.reason` (the Prefect client matches the
+text anywhere in the error).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ class DomainError(Exception):
 
     code = "BAD_REQUEST"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, reason: str | None = None):
         super().__init__(message)
         self.message = message
+        # Extra, machine-readable word on the error, sent as `extensions.reason`.
+        self.reason = reason
 
 
 class InvalidInput(DomainError):

@@ -103,13 +103,26 @@ async def _flow_ids(session: AsyncSession, flow_group_id: uuid.UUID) -> list[uui
 
 async def set_schedule(session: AsyncSession, flow_group_id: uuid.UUID, schedule: dict[str, Any] | None) -> None:
     """Replace (or with None, remove) the group's schedule. Runs the old one created are removed;
-    active versions get the new schedule's runs at once. A schedule that can never fire is refused."""
+    active versions get the new schedule's runs at once, and so do versions whose scheduling
+    was turned on before there was a schedule. A version left with no schedule at all turns
+    inactive until one returns. A schedule that can never fire is refused."""
     await schedules.validate_schedule(schedule)
     await _set(session, flow_group_id, schedule=schedule)
-    flow_ids = await _flow_ids(session, flow_group_id)
-    await schedules.remove_future_runs(session, flow_ids)
-    for flow_id in flow_ids:
-        await scheduling.schedule_flow(session, flow_id)
+    flows = (
+        await session.execute(
+            select(Flow.id, Flow.schedule, Flow.is_schedule_active, Flow.settings).where(
+                Flow.flow_group_id == flow_group_id
+            )
+        )
+    ).all()
+    await schedules.remove_future_runs(session, [flow_id for flow_id, *_ in flows])
+    for flow_id, own_schedule, active, settings in flows:
+        if schedule is not None and schedules.waits_for_schedule(settings):
+            await schedules.activate(session, flow_id, raise_on_required_parameters=False)
+        elif schedule is None and own_schedule is None and active:
+            await schedules.wait_for_schedule(session, flow_id)
+        else:
+            await scheduling.schedule_flow(session, flow_id)
 
 
 async def delete_group(session: AsyncSession, flow_group_id: uuid.UUID) -> None:

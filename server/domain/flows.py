@@ -185,9 +185,10 @@ async def create_flow(
     for other_id in others.all():
         await archive_flow(session, other_id)
 
-    if set_schedule_active:
+    if set_schedule_active and (spec.schedule is not None or group.schedule is not None):
         # A flow that cannot be auto-scheduled (required parameters) still registers; its
-        # schedule simply stays inactive, as in Prefect Server.
+        # schedule simply stays inactive, as in Prefect Server. So does one with no schedule
+        # (Prefect Server too): only an explicit `set_schedule_active` waits for one.
         await schedules.activate(session, flow.id, raise_on_required_parameters=False)
     return flow.id
 

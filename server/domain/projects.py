@@ -13,6 +13,12 @@ from server.domain.errors import UNIQUENESS_VIOLATION, Conflict, InvalidInput
 from server.domain.lookup import require
 
 
+def _name_taken(name: str) -> Conflict:
+    """Names what exists; `reason` keeps the text the Prefect client looks for to treat the
+    project as existing (`prefect create project` run twice)."""
+    return Conflict(f"project '{name}' already exists", reason=UNIQUENESS_VIOLATION)
+
+
 def _check_name(name: str) -> str:
     if not name or not name.strip():
         raise InvalidInput("Project name must not be empty.")
@@ -31,8 +37,7 @@ async def create_project(
         .returning(Project.id)
     )
     if project_id is None:
-        # The exact text the Prefect client looks for to treat the project as existing.
-        raise Conflict(UNIQUENESS_VIOLATION)
+        raise _name_taken(name)
     return project_id
 
 
@@ -47,7 +52,7 @@ async def set_project_name(session: AsyncSession, project_id: uuid.UUID, name: s
         )
     )
     if taken:
-        raise Conflict(UNIQUENESS_VIOLATION)
+        raise _name_taken(name)
     await session.execute(update(Project).where(Project.id == project_id).values(name=name))
     return project_id
 

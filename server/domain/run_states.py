@@ -55,12 +55,15 @@ def _check_version_lock(
         )
 
 
-def _record_statement(runs: str, history: str, fk: str, with_agent: bool) -> TextClause:
+def _record_statement(
+    runs: str, history: str, fk: str, with_agent: bool, heartbeat_states: frozenset[str]
+) -> TextClause:
     """Update the run row and append its history row, in one statement.
 
     Written once as SQL text (the table names are constants, never input): building the
     equivalent expression per request cost more CPU than the database work itself. One
-    `statement_timestamp()` stamps the run and its history row alike.
+    `statement_timestamp()` stamps the run and its history row alike. Entering one of
+    `heartbeat_states` also stamps the run's heartbeat.
     """
     agent = (
         ", agent_id = COALESCE((SELECT id FROM agent WHERE id = :agent_id), agent_id)" if with_agent else ""
@@ -98,13 +101,19 @@ def _record_statement(runs: str, history: str, fk: str, with_agent: bool) -> Tex
         bindparam("result", type_=JSONB),
         bindparam("start_time", type_=DateTime(timezone=True)),
         bindparam("end_states", value=sorted(END_TIME_STATES), expanding=True),
-        bindparam("heartbeat_states", value=sorted(RUNNING_STATES | {"Submitted"}), expanding=True),
+        bindparam("heartbeat_states", value=sorted(heartbeat_states), expanding=True),
         *([bindparam("agent_id", type_=PG_UUID(as_uuid=True))] if with_agent else []),
     )
 
 
-RECORD_FLOW_RUN_STATE = _record_statement("flow_run", "flow_run_state", "flow_run_id", with_agent=True)
-RECORD_TASK_RUN_STATE = _record_statement("task_run", "task_run_state", "task_run_id", with_agent=False)
+# As Prefect Server: a flow run's heartbeat starts when it is submitted (Lazarus watches Submitted
+# runs by it); a task run's only when it runs, so a Submitted task run has none yet.
+RECORD_FLOW_RUN_STATE = _record_statement(
+    "flow_run", "flow_run_state", "flow_run_id", with_agent=True, heartbeat_states=RUNNING_STATES | {"Submitted"}
+)
+RECORD_TASK_RUN_STATE = _record_statement(
+    "task_run", "task_run_state", "task_run_id", with_agent=False, heartbeat_states=RUNNING_STATES
+)
 
 LOCK_FLOW_RUN = text(
     """

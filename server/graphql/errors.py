@@ -159,6 +159,8 @@ def format_error(
             "unexpected error in %s at %s", operation or "request", error.path, exc_info=error.original_error
         )
     formatted: dict = {"message": message, "extensions": {"code": code}}
+    if isinstance(error.original_error, DomainError) and error.original_error.reason:
+        formatted["extensions"]["reason"] = error.original_error.reason
     if error.locations:
         formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     if error.path:
