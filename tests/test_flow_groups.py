@@ -76,8 +76,13 @@ async def test_schedule_set_and_delete(gql, db, group):
 
     bad = [
         ({**payload, "timezone": "Mars/Base"}, "Invalid timezone provided for schedule: Mars/Base"),
-        ({**payload, "cron_clocks": [{"cron": "not cron"}]}, "Invalid cron expression"),
-        ({**payload, "interval_clocks": [{"interval": 0}]}, "positive interval"),
+        # Prefect Server's words, then which clock and why (issue 11 item 14).
+        ({**payload, "cron_clocks": [{"cron": "not cron"}]},
+         "Invalid clock provided for schedule: cron_clocks[0]: 'not cron' is not a valid cron expression ("),
+        ({**payload, "cron_clocks": [{"cron": "0 * * * *"}, {"cron": "61 * * * *"}]},
+         "cron_clocks[1]: '61 * * * *' is not a valid cron expression ("),
+        ({**payload, "interval_clocks": [{"interval": 0}]},
+         "Invalid clock provided for schedule: interval_clocks[0]: the interval must be a positive number of seconds"),
         ({"flow_group_id": group["id"]}, "at least one"),
     ]
     for input, expected in bad:

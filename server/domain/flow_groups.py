@@ -73,19 +73,37 @@ def build_schedule(
     """A serialized Core schedule from the mutation's clock inputs, validated clock by clock."""
     start_date = _start_date(timezone)
     clocks: list[dict[str, Any]] = []
-    for clock in cron_clocks:
-        if not croniter.is_valid(clock["cron"]):
-            raise InvalidInput(f"Invalid cron expression provided for schedule: {clock['cron']!r}")
+    for index, clock in enumerate(cron_clocks):
+        problem = _cron_problem(clock["cron"])
+        if problem is not None:
+            # Prefect Server's words first (its clients match on them), then why.
+            raise InvalidInput(f"Invalid clock provided for schedule: cron_clocks[{index}]: {problem}")
         clocks.append({"type": "CronClock", "cron": clock["cron"], "start_date": start_date,
                        **_parameter_defaults(clock)})
-    for clock in interval_clocks:
+    for index, clock in enumerate(interval_clocks):
         if clock["interval"] <= 0:
-            raise InvalidInput("An interval clock needs a positive interval (seconds).")
+            raise InvalidInput(
+                f"Invalid clock provided for schedule: interval_clocks[{index}]: the interval must be a "
+                f"positive number of seconds, got {clock['interval']}."
+            )
         clocks.append({"type": "IntervalClock", "interval": clock["interval"] * 1_000_000,
                        "start_date": start_date, **_parameter_defaults(clock)})
     if not clocks:
         raise InvalidInput("A schedule needs at least one cron or interval clock.")
     return {"type": "Schedule", "clocks": clocks}
+
+
+def _cron_problem(expression: str) -> str | None:
+    """Why croniter cannot use `expression`, in its words; None when it can."""
+    if croniter.is_valid(expression):
+        return None
+    try:
+        croniter(expression)
+    except Exception as exc:  # noqa: BLE001 - croniter raises several kinds; each says why
+        reason = str(exc).strip() or type(exc).__name__
+    else:
+        reason = "not a cron expression"
+    return f"{expression!r} is not a valid cron expression ({reason})."
 
 
 def _parameter_defaults(clock: dict[str, Any]) -> dict[str, Any]:
