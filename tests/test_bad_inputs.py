@@ -338,3 +338,17 @@ def test_serialized_nul_check_ignores_an_escaped_backslash():
     assert has_nul_escape(json.dumps({"p": "\\\x00"}))
     assert not has_nul_escape(json.dumps({"p": "\\u0000"}))
     assert not has_nul_escape(json.dumps({"p": "\\\\u0000"}))
+
+
+async def test_a_bad_item_in_a_batch_is_named_by_its_variable_path(gql, db, flow_id):
+    """Issue 11 item 14: in a batch of 500 logs, the error says which one is bad and why."""
+    run_id = (await gql.mutate("create_flow_run", {"flow_id": flow_id}))["id"]
+    logs = [{"flow_run_id": run_id, "message": f"line {i}"} for i in range(500)]
+    logs[317]["timestamp"] = "not a time"
+    message = await refused(
+        gql, "mutation($input: write_run_logs_input!) { write_run_logs(input: $input) { success } }",
+        {"input": {"logs": logs}},
+    )
+    assert message.startswith("Variable '$input' has invalid value at .logs[317].timestamp:"), message
+    assert "Could not parse DateTime" in message and "not a time" in message
+    assert await count(db, "log") == 0
