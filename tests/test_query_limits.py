@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 import graphql
 import httpx
-import pytest
 from sqlalchemy import text
 
 from server.app import create_app

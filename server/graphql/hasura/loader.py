@@ -16,7 +16,6 @@ from graphql import GraphQLResolveInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Relationship
-from server.domain.errors import InvalidInput
 from server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
 from server.graphql.hasura.compiler import Join, Link, aggregate_query, row_set
 from server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
