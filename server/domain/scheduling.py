@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Flow, FlowGroup, FlowRun
@@ -153,7 +153,8 @@ async def schedule_batch(
         .where(
             Flow.is_schedule_active.is_(True),
             Flow.archived.is_(False),
-            or_(Flow.schedule.is_not(None), FlowGroup.schedule.is_not(None)),
+            # A flow registered without a schedule stores JSON null, which `IS NOT NULL` lets through.
+            or_(func.jsonb_typeof(Flow.schedule) == "object", func.jsonb_typeof(FlowGroup.schedule) == "object"),
         )
         .order_by(Flow.id)
         .limit(limit)
