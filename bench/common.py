@@ -15,7 +15,7 @@ def database_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from server.embedded import EmbeddedPostgres
+    from headwater.server.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="headwater-bench-")))
     try:

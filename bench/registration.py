@@ -17,8 +17,8 @@ import time
 import httpx
 
 from bench.common import database_url
-from server.app import create_app
-from server.settings import Settings
+from headwater.server.app import create_app
+from headwater.server.settings import Settings
 from tests import factories as f
 
 CREATE = "mutation($input: create_flow_input!) { create_flow(input: $input) { id } }"

@@ -17,12 +17,12 @@ import time
 from sqlalchemy import text
 
 from bench.common import database_url
-from server.db import migrate
-from server.db.engine import create_engine, create_sessionmaker, transaction
-from server.domain.flows import create_flow
-from server.domain.projects import create_project
-from server.domain.tenants import ensure_default_tenant
-from services.scheduler import Scheduler
+from headwater.server.db import migrate
+from headwater.server.db.engine import create_engine, create_sessionmaker, transaction
+from headwater.server.domain.flows import create_flow
+from headwater.server.domain.projects import create_project
+from headwater.server.domain.tenants import ensure_default_tenant
+from headwater.services.scheduler import Scheduler
 
 HOURLY = {"clocks": [{"type": "IntervalClock", "interval": 3_600_000_000,
                       "start_date": {"dt": "2024-01-01T00:00:00", "tz": "UTC"}}]}

@@ -27,8 +27,8 @@ from typing import Any, Callable, Concatenate, Generator, ParamSpec
 
 import httpx
 
-from client import documents as doc
-from client.errors import (
+from headwater.client import documents as doc
+from headwater.client.errors import (
     BadRequest,
     Conflict,
     HeadwaterError,

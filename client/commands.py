@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from client.client import Client
-from client.errors import BadRequest, Conflict, HeadwaterError, ServerUnavailable
+from headwater.client.client import Client
+from headwater.client.errors import BadRequest, Conflict, HeadwaterError, ServerUnavailable
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_RUN_NOT_SUCCESSFUL = 1, 2, 3, 4
 

@@ -1,8 +1,8 @@
 """The ASGI application: routes, and a lifespan that owns the database and the services.
 
-    route (/ or /graphql) -> resolver (server.graphql) -> domain function (server.domain) -> db
+    route (/ or /graphql) -> resolver (headwater.server.graphql) -> domain function (headwater.server.domain) -> db
 
-`create_app(settings)` is the factory; `uvicorn --factory server.app:create_app_from_env`
+`create_app(settings)` is the factory; `uvicorn --factory headwater.server.app:create_app_from_env`
 builds one from the environment (that is what `headwater start` runs in each worker).
 """
 
@@ -20,16 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server import __version__
-from server.db import migrate
-from server.db.engine import create_engine, create_sessionmaker, transaction
-from server.domain.tenants import ensure_default_tenant
-from server.health import DatabaseProbe
-from server.graphql.graphiql import GRAPHIQL_HTML
-from server.graphql.http import GraphQLEndpoint
-from server.graphql.schema import schema
-from server.http_guard import HttpGuard, parse_cors_origins
-from server.settings import Settings
+from headwater.server import __version__
+from headwater.server.db import migrate
+from headwater.server.db.engine import create_engine, create_sessionmaker, transaction
+from headwater.server.domain.tenants import ensure_default_tenant
+from headwater.server.health import DatabaseProbe
+from headwater.server.graphql.graphiql import GRAPHIQL_HTML
+from headwater.server.graphql.http import GraphQLEndpoint
+from headwater.server.graphql.schema import schema
+from headwater.server.http_guard import HttpGuard, parse_cors_origins
+from headwater.server.settings import Settings
 
 logger = logging.getLogger("headwater")
 
@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> Starlette:
         await app.state.database_probe.start()
         runner = None
         if settings.services_enabled:
-            from services.runner import ServiceRunner, build_services
+            from headwater.services.runner import ServiceRunner, build_services
 
             runner = ServiceRunner(build_services(settings, app.state.sessions))
             await runner.start()

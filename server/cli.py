@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from server import __version__
-from server.settings import Settings, SettingsError
+from headwater.server import __version__
+from headwater.server.settings import Settings, SettingsError
 
 logger = logging.getLogger("headwater")
 
@@ -74,11 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database_flags(services)
     services.set_defaults(handler=cmd_services)
 
-    from server.key_commands import add_key_commands
+    from headwater.server.key_commands import add_key_commands
 
     add_key_commands(commands, _add_database_flags)
 
-    from client.commands import add_commands
+    from headwater.client.commands import add_commands
 
     add_commands(commands)
     return parser
@@ -109,8 +109,8 @@ def database(settings: Settings, supervise: bool = False) -> Iterator[Settings]:
     if settings.database_url:
         yield settings
         return
-    from server.embedded import EmbeddedPostgres
-    from server.embedded_supervisor import EmbeddedPostgresSupervisor
+    from headwater.server.embedded import EmbeddedPostgres
+    from headwater.server.embedded_supervisor import EmbeddedPostgresSupervisor
 
     embedded = EmbeddedPostgres(settings.data_dir)
     logger.info("embedded Postgres ready (data in %s)", embedded.pgdata)
@@ -132,7 +132,7 @@ async def _wait_for_database(url: str, seconds: float) -> None:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from server.db.engine import create_engine
+    from headwater.server.db.engine import create_engine
 
     engine = create_engine(url, pool_size=1)
     deadline = time.monotonic() + seconds
@@ -235,14 +235,14 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             # owned by this process. Migrations run here once, not in every worker.
             asyncio.run(_migrate(ready, reset=False))
             os.environ.update(settings_environment(ready.replace(migrate_on_start=False)))
-            from server.serving import serve_workers
+            from headwater.server.serving import serve_workers
 
             return serve_workers(
-                "server.app:create_app_from_env", workers=ready.workers, factory=True,
+                "headwater.server.app:create_app_from_env", workers=ready.workers, factory=True,
                 banner=ready_banner(ready.host, ready.port), **options,
             )
-        from server.app import create_app
-        from server.serving import serve
+        from headwater.server.app import create_app
+        from headwater.server.serving import serve
 
         return serve(create_app(ready), banner=ready_banner(ready.host, ready.port), **options)
 
@@ -259,8 +259,8 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 async def _migrate(settings: Settings, reset: bool) -> None:
-    from server.db import migrate
-    from server.db.engine import create_engine
+    from headwater.server.db import migrate
+    from headwater.server.db.engine import create_engine
 
     engine = create_engine(settings.database_url or "")
     try:
@@ -296,8 +296,8 @@ def cmd_db_reset(settings: Settings, args: argparse.Namespace) -> int:
 async def _run_services(settings: Settings) -> None:
     import signal
 
-    from server.db.engine import create_engine, create_sessionmaker
-    from services.runner import ServiceRunner, build_services
+    from headwater.server.db.engine import create_engine, create_sessionmaker
+    from headwater.services.runner import ServiceRunner, build_services
 
     engine = create_engine(
         settings.database_url or "",
@@ -312,7 +312,7 @@ async def _run_services(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         if settings.migrate_on_start:
-            from server.db import migrate
+            from headwater.server.db import migrate
 
             await migrate.upgrade(engine)
         await runner.start()
@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "client_command", False):
-        from client.commands import run_client_command
+        from headwater.client.commands import run_client_command
 
         return run_client_command(args)
     try:

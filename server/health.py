@@ -26,7 +26,7 @@ from typing import Any, Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.engine import create_engine
+from headwater.server.db.engine import create_engine
 
 logger = logging.getLogger("headwater.health")
 

@@ -24,8 +24,8 @@ import ipaddress
 import json
 from typing import Any, Awaitable, Callable, Iterable
 
-from server.graphql.errors import request_error
-from server.settings import Settings, SettingsError
+from headwater.server.graphql.errors import request_error
+from headwater.server.settings import Settings, SettingsError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -11,9 +11,9 @@ import asyncio
 import sys
 from typing import Any, Awaitable, Callable
 
-from server.domain import api_keys
-from server.domain.errors import DomainError
-from server.settings import Settings
+from headwater.server.domain import api_keys
+from headwater.server.domain.errors import DomainError
+from headwater.server.settings import Settings
 
 
 def add_key_commands(commands: argparse._SubParsersAction, database_flags: Callable) -> None:
@@ -36,9 +36,9 @@ def add_key_commands(commands: argparse._SubParsersAction, database_flags: Calla
 
 def _on_database(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run `work(session)` in one transaction, on the configured (or embedded) database."""
-    from server.cli import database
-    from server.db import migrate
-    from server.db.engine import create_engine, create_sessionmaker, transaction
+    from headwater.server.cli import database
+    from headwater.server.db import migrate
+    from headwater.server.db.engine import create_engine, create_sessionmaker, transaction
 
     async def run(url: str) -> Any:
         engine = create_engine(url, pool_size=1)
@@ -74,7 +74,7 @@ def _when(value: Any) -> str:
 
 
 def cmd_key_list(settings: Settings, args: argparse.Namespace) -> int:
-    from client.commands import format_table
+    from headwater.client.commands import format_table
 
     keys = _on_database(settings, api_keys.list_keys)
     rows = [

@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, ClassVar, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.engine import transaction
+from headwater.server.db.engine import transaction
 
 logger = logging.getLogger("headwater.services")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from server.domain import retention
-from services.loop import LoopService
+from headwater.server.domain import retention
+from headwater.services.loop import LoopService
 
 
 class Retention(LoopService):

@@ -12,12 +12,12 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.settings import Settings
-from services.lazarus import Lazarus
-from services.loop import LoopService
-from services.retention import Retention
-from services.scheduler import Scheduler
-from services.zombie_killer import ZombieKiller
+from headwater.server.settings import Settings
+from headwater.services.lazarus import Lazarus
+from headwater.services.loop import LoopService
+from headwater.services.retention import Retention
+from headwater.services.scheduler import Scheduler
+from headwater.services.zombie_killer import ZombieKiller
 
 logger = logging.getLogger("headwater.services")
 

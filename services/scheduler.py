@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from server.db.engine import transaction
-from server.domain import scheduling
-from services.loop import LoopService
+from headwater.server.db.engine import transaction
+from headwater.server.domain import scheduling
+from headwater.services.loop import LoopService
 
 
 class Scheduler(LoopService):

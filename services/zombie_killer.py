@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from server.domain import zombies
-from services.loop import LoopService
+from headwater.server.domain import zombies
+from headwater.services.loop import LoopService
 
 
 class ZombieKiller(LoopService):

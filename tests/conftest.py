@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.app import create_app
-from server.db import migrate
-from server.db.engine import create_engine
-from server.db.models import Base, Private
-from server.domain.tenants import ensure_default_tenant
-from server.settings import Settings
+from headwater.server.app import create_app
+from headwater.server.db import migrate
+from headwater.server.db.engine import create_engine
+from headwater.server.db.models import Base, Private
+from headwater.server.domain.tenants import ensure_default_tenant
+from headwater.server.settings import Settings
 from tests.database_guard import ForeignDatabase, claim_test_database
 from tests.server_process import ServerProcess
 
@@ -37,7 +37,7 @@ def database_url() -> AsyncIterator[str]:
     if url:
         yield url
         return
-    from server.embedded import EmbeddedPostgres
+    from headwater.server.embedded import EmbeddedPostgres
 
     data_dir = Path(tempfile.mkdtemp(prefix="headwater-tests-"))
     try:

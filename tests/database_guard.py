@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.models import Base, Private
+from headwater.server.db.models import Base, Private
 
 MARKER = "headwater test database: the test suite empties it before every test"
 

@@ -33,7 +33,7 @@ class ServerProcess:
     def __enter__(self) -> "ServerProcess":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", *self.args], env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "headwater.server.cli", *self.args], env=self.env, stdout=log, stderr=log
         )
         self.wait_ready()
         return self

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from server.app import create_app
-from server.db.engine import create_sessionmaker, transaction
-from server.domain import api_keys
-from server.domain.errors import Conflict, InvalidInput, NotFound
+from headwater.server.app import create_app
+from headwater.server.db.engine import create_sessionmaker, transaction
+from headwater.server.domain import api_keys
+from headwater.server.domain.errors import Conflict, InvalidInput, NotFound
 from tests import factories as f
 from tests.conftest import GraphQL
 
@@ -171,7 +171,7 @@ async def test_last_used_is_written_at_most_once_a_minute(settings, sessions, db
 
 
 async def test_the_database_down_while_checking_a_key_is_a_503_not_a_500(settings, sessions):
-    from server.db.engine import create_engine
+    from headwater.server.db.engine import create_engine
 
     key = await create(sessions, "ci", "run")
     async with server(settings) as client:
@@ -285,8 +285,8 @@ async def test_admin_may_do_everything(world, db):
 
 
 async def test_every_run_mutation_exists_in_the_schema():
-    from server.graphql.authorization import ALLOWED_MUTATIONS, RUN_MUTATIONS
-    from server.graphql.schema import schema
+    from headwater.server.graphql.authorization import ALLOWED_MUTATIONS, RUN_MUTATIONS
+    from headwater.server.graphql.schema import schema
 
     mutations = set(schema._schema.mutation_type.fields)
     assert RUN_MUTATIONS <= mutations, RUN_MUTATIONS - mutations
@@ -297,7 +297,7 @@ async def test_every_run_mutation_exists_in_the_schema():
 
 
 async def test_the_headwater_client_sends_its_key_and_reports_the_role(world):
-    from client import AsyncClient, Forbidden, Unauthenticated
+    from headwater.client import AsyncClient, Forbidden, Unauthenticated
 
     transport = httpx.ASGITransport(app=world["client"].app)
     url = "http://headwater.test"

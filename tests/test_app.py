@@ -85,7 +85,7 @@ async def test_console_introspection_query_works(gql):
 async def test_api_key_is_required_when_configured(settings):
     import httpx
 
-    from server.app import create_app
+    from headwater.server.app import create_app
 
     guarded = create_app(settings.replace(api_key="s3cret"))
     async with guarded.router.lifespan_context(guarded):
@@ -100,7 +100,7 @@ async def test_api_key_is_required_when_configured(settings):
 
 
 async def test_database_outage_is_a_retryable_503_not_a_500(app, http):
-    from server.db.engine import create_engine, create_sessionmaker
+    from headwater.server.db.engine import create_engine, create_sessionmaker
 
     unreachable = create_engine("postgresql://nobody@127.0.0.1:9/nowhere")
     working = app.state.sessions

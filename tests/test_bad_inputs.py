@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from server.domain.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LABEL_LENGTH, MAX_LABELS, MAX_NAME_LENGTH
+from headwater.server.domain.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LABEL_LENGTH, MAX_LABELS, MAX_NAME_LENGTH
 from tests import factories as f
 
 CREATE_RUN = "mutation($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }"
@@ -332,7 +332,7 @@ async def test_value_too_large_to_index_is_a_clear_error(gql, db, project_id):
 
 def test_serialized_nul_check_ignores_an_escaped_backslash():
     """`\\u0000` written out as six characters is ordinary text, not NUL."""
-    from server.domain.limits import has_nul_escape
+    from headwater.server.domain.limits import has_nul_escape
 
     assert has_nul_escape(json.dumps({"p": "a\x00"}))
     assert has_nul_escape(json.dumps({"p": "\\\x00"}))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from client import Client
+from headwater.client import Client
 from tests import factories as f
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def headwater(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "HEADWATER_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "headwater.server.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -36,7 +36,7 @@ def test_start_answers_hello_and_keeps_data_across_restarts(tmp_path):
 
 
 def test_ready_banner_names_the_client_setting():
-    from server.cli import ready_banner
+    from headwater.server.cli import ready_banner
 
     assert ready_banner("127.0.0.1", 4200).endswith(
         "ready on http://127.0.0.1:4200 (console: http://127.0.0.1:4200/); Prefect client: PREFECT__BACKEND=server")
@@ -47,7 +47,7 @@ def test_ready_banner_names_the_client_setting():
 def test_db_upgrade_command(tmp_path):
     env = {"HEADWATER_DATA_DIR": str(tmp_path / "data"), "HEADWATER_DATABASE_URL": "", "DATABASE_URL": ""}
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "db", "upgrade"], env={**__import__("os").environ, **env},
+        [sys.executable, "-m", "headwater.server.cli", "db", "upgrade"], env={**__import__("os").environ, **env},
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -56,7 +56,7 @@ def test_db_upgrade_command(tmp_path):
 
 def test_bad_setting_is_one_clear_line():
     env = {**__import__("os").environ, "HEADWATER_PORT": "eighty"}
-    result = subprocess.run([sys.executable, "-m", "server.cli", "start"], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "headwater.server.cli", "start"], env=env, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == "headwater: HEADWATER_PORT must be an integer, got 'eighty'"
 
@@ -64,10 +64,10 @@ def test_bad_setting_is_one_clear_line():
 def test_db_reset_asks_for_confirmation(tmp_path):
     env = {**__import__("os").environ, "HEADWATER_DATA_DIR": str(tmp_path / "data"), "HEADWATER_DATABASE_URL": "",
            "DATABASE_URL": ""}
-    refused = subprocess.run([sys.executable, "-m", "server.cli", "db", "reset"], env=env, capture_output=True,
+    refused = subprocess.run([sys.executable, "-m", "headwater.server.cli", "db", "reset"], env=env, capture_output=True,
                              text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert refused.returncode == 2 and "--yes" in refused.stderr
-    reset = subprocess.run([sys.executable, "-m", "server.cli", "db", "reset", "--yes"], env=env,
+    reset = subprocess.run([sys.executable, "-m", "headwater.server.cli", "db", "reset", "--yes"], env=env,
                            capture_output=True, text=True, timeout=120)
     assert reset.returncode == 0, reset.stderr
     assert "all data deleted" in reset.stdout
@@ -84,7 +84,7 @@ def test_start_with_two_workers_on_the_embedded_postgres(tmp_path):
 def test_unreachable_database_is_one_clear_line():
     env = {**__import__("os").environ, "HEADWATER_DB_WAIT_SECONDS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "server.cli", "start", "--port", "4398",
+        [sys.executable, "-m", "headwater.server.cli", "start", "--port", "4398",
          "--database-url", "postgresql://app:hunter2@127.0.0.1:9/db"],
         env=env, capture_output=True, text=True, timeout=60,
     )

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from graphql import build_schema, parse, validate
 
-from client import AsyncClient, BadRequest, Client, Conflict, NotFound, RunTimeout, ServerUnavailable
-from client import documents
-from server.graphql.export import SCHEMA_FILE
+from headwater.client import AsyncClient, BadRequest, Client, Conflict, NotFound, RunTimeout, ServerUnavailable
+from headwater.client import documents
+from headwater.server.graphql.export import SCHEMA_FILE
 from tests import factories as f
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url, text
 
-from server.db import migrate
-from server.db.engine import create_engine
+from headwater.server.db import migrate
+from headwater.server.db.engine import create_engine
 from tests.database_guard import MARKER, ForeignDatabase, claim_test_database, database_comment
 
 REPO = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.graphql import nodes
 from schemathesis.specs.graphql import scalars as schemathesis_scalars
 
-from client import Client
+from headwater.client import Client
 from tests import factories as f
 from tests.server_process import ServerProcess
 

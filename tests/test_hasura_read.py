@@ -18,8 +18,8 @@ import pytest
 from graphql import parse
 from sqlalchemy import event, insert, text
 
-from server.app import create_app
-from server.db import models
+from headwater.server.app import create_app
+from headwater.server.db import models
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 CAPTURE = Path(__file__).parent / "wire" / "prefect1-capture.jsonl"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from server.health import DatabaseProbe
+from headwater.server.health import DatabaseProbe
 
 UNREACHABLE = "postgresql://nobody@127.0.0.1:9/nothing"
 
@@ -27,7 +27,7 @@ class Clock:
 async def probe_of_unreachable(app, *, embedded: bool, clock: Clock) -> DatabaseProbe:
     probe = DatabaseProbe(UNREACHABLE, request_engine=app.state.engine, embedded=embedded, grace_seconds=10,
                           clock=clock)
-    from server.db.engine import create_engine
+    from headwater.server.db.engine import create_engine
 
     probe._engine = create_engine(UNREACHABLE, pool_size=1)  # probed by hand, without the loop
     await probe.probe_once()
@@ -98,7 +98,7 @@ def test_a_server_still_starting_up_is_unavailable_not_an_internal_error():
     import asyncpg
     from graphql import GraphQLError
 
-    from server.graphql.errors import DATABASE_UNAVAILABLE, classify
+    from headwater.server.graphql.errors import DATABASE_UNAVAILABLE, classify
 
     class DriverError(Exception):
         """Like SQLAlchemy's adapted asyncpg error: the SQLSTATE is on its cause."""

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from server.app import create_app
-from server.settings import Settings, SettingsError
+from headwater.server.app import create_app
+from headwater.server.settings import Settings, SettingsError
 from tests import factories as f
 
 CREATE_PROJECT = 'mutation { create_project(input: { tenant_id: "%s", name: "%s" }) { id } }'

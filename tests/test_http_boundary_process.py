@@ -148,7 +148,7 @@ def test_cross_site_requests_are_refused_by_a_real_server(server, tenant_id):
     assert status == 400 and answer["errors"][0]["extensions"]["code"] == "HOST_NOT_ALLOWED"
     assert server.query("{ project { name } }")["data"]["project"] == []
     # The clients that send no Origin keep working: this package's client (httpx) and requests.
-    from client.client import Client
+    from headwater.client.client import Client
 
     with Client(server.url) as hw:
         assert hw.create_project("fine")

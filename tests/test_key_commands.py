@@ -13,7 +13,7 @@ from sqlalchemy import text
 def headwater_key(*args: str, database_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HEADWATER_DATABASE_URL": database_url, "HEADWATER_LOG_LEVEL": "WARNING"}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", "key", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "headwater.server.cli", "key", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 

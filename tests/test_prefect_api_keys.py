@@ -15,8 +15,8 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from server.db.engine import create_sessionmaker, transaction
-from server.domain import api_keys
+from headwater.server.db.engine import create_sessionmaker, transaction
+from headwater.server.domain import api_keys
 from tests.prefect_cli import Prefect
 from tests.server_process import ServerProcess
 
@@ -119,7 +119,7 @@ async def test_revoking_with_the_cli_takes_effect_without_a_restart(server, keys
     admin = prefect_with(server, tmp_path, "admin", keys["admin"])
     assert "first created" in admin.cli("create", "project", "first").stdout
     revoked = subprocess.run(
-        [sys.executable, "-m", "server.cli", "key", "revoke", "admin"],
+        [sys.executable, "-m", "headwater.server.cli", "key", "revoke", "admin"],
         env={**os.environ, "HEADWATER_DATABASE_URL": database_url, "HEADWATER_LOG_LEVEL": "WARNING"},
         capture_output=True, text=True, timeout=120,
     )

@@ -12,7 +12,7 @@ import graphql
 import httpx
 from sqlalchemy import text
 
-from server.app import create_app
+from headwater.server.app import create_app
 from tests.conftest import GraphQL
 from tests.test_logs_artifacts import WRITE, run  # noqa: F401 (fixture)
 

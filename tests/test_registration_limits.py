@@ -16,11 +16,11 @@ from graphql import GraphQLError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from server.app import create_app
-from server.db import migrate
-from server.db.engine import create_engine
-from server.domain.serialized_flow import decode_json_yielding, find_cycle
-from server.graphql.errors import classify
+from headwater.server.app import create_app
+from headwater.server.db import migrate
+from headwater.server.db.engine import create_engine
+from headwater.server.domain.serialized_flow import decode_json_yielding, find_cycle
+from headwater.server.graphql.errors import classify
 from tests import factories as f
 from tests.conftest import GraphQL
 

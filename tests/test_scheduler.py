@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from services.scheduler import Scheduler
+from headwater.services.scheduler import Scheduler
 from tests import factories as f
 
 UTC = dt.timezone.utc
@@ -198,8 +198,8 @@ async def test_invalid_stored_schedule_is_skipped_with_one_warning(app, db, regi
 
 
 def test_auto_schedule_keys_distinguish_variants():
-    from server.domain.clocks import ClockEvent
-    from server.domain.scheduling import auto_schedule_key
+    from headwater.server.domain.clocks import ClockEvent
+    from headwater.server.domain.scheduling import auto_schedule_key
 
     at = dt.datetime(2030, 1, 1, tzinfo=UTC)
     keys = {

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from server.graphql.export import SCHEMA_FILE, sdl
+from headwater.server.graphql.export import SCHEMA_FILE, sdl
 
 
 def test_schema_file_matches_live_schema():
-    assert SCHEMA_FILE.exists(), "run: python -m server.graphql.export"
+    assert SCHEMA_FILE.exists(), "run: python -m headwater.server.graphql.export"
     assert SCHEMA_FILE.read_text() == sdl(), (
-        "schema.graphql is out of date; regenerate it with: python -m server.graphql.export"
+        "schema.graphql is out of date; regenerate it with: python -m headwater.server.graphql.export"
     )
 
 

@@ -59,7 +59,7 @@ def _stop_start(tmp_path: Path, signum: int, *args: str) -> str:
 def _stop_services(tmp_path: Path, signum: int) -> str:
     log_path = tmp_path / f"services-{signum}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "services"],
+        process = subprocess.Popen([sys.executable, "-m", "headwater.server.cli", "services"],
                                    env={**os.environ, **_env(tmp_path)}, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 90
@@ -100,7 +100,7 @@ def _dead_pid() -> int:
 
 
 def test_a_dead_handle_is_pruned_so_the_next_stop_stops_postgres(tmp_path):
-    from server.embedded import EmbeddedPostgres
+    from headwater.server.embedded import EmbeddedPostgres
 
     data = tmp_path / "data"
     EmbeddedPostgres(data).stop()  # initdb once
@@ -122,7 +122,7 @@ def test_a_busy_port_fails_at_once_with_a_hint(tmp_path):
         port = taken.getsockname()[1]
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, "-m", "server.cli", "start", "--port", str(port)],
+            [sys.executable, "-m", "headwater.server.cli", "start", "--port", str(port)],
             env={**os.environ, **_env(tmp_path)}, capture_output=True, text=True, timeout=60,
         )
         elapsed = time.monotonic() - started

@@ -3,7 +3,7 @@
 Each case primes the cache with a valid document, then sends a look-alike that must be
 refused: one that differs only in what the old text-regex "shape" blanked (comments, string
 and number contents), so the old cache skipped its validation. The cache key is now the parsed
-document with literal values abstracted (server.graphql.validation.document_key)."""
+document with literal values abstracted (headwater.server.graphql.validation.document_key)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import uuid
 import graphql
 import pytest
 
-from server.graphql.schema import schema
-from server.graphql.validation import DocumentLimits, DocumentValidationCache, check_limits, document_key
-from server.settings import Settings
+from headwater.server.graphql.schema import schema
+from headwater.server.graphql.validation import DocumentLimits, DocumentValidationCache, check_limits, document_key
+from headwater.server.settings import Settings
 
 # The shape the cache used to be keyed by (a regex over the text), kept to show that every
 # look-alike below fooled it.

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from services.lazarus import Lazarus
-from services.zombie_killer import ZombieKiller
+from headwater.services.lazarus import Lazarus
+from headwater.services.zombie_killer import ZombieKiller
 from tests import factories as f
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -171,8 +171,8 @@ async def test_concurrent_lazarus_passes_resurrect_each_run_once(app, db, make_r
     """Two replicas' passes at the same moment: `FOR UPDATE SKIP LOCKED` gives each run to one of them."""
     import asyncio
 
-    from server.db.engine import transaction
-    from server.domain.resurrection import resurrect_stuck_runs
+    from headwater.server.db.engine import transaction
+    from headwater.server.domain.resurrection import resurrect_stuck_runs
 
     due_long_ago = NOW - CUTOFF - dt.timedelta(minutes=5)
     runs = [await make_run(retries=1, task_state="Retrying", task_start_time=due_long_ago) for _ in range(5)]
@@ -241,7 +241,7 @@ async def test_headwater_services_command_runs_the_services(database_url, db, ma
            "HEADWATER_MIGRATE_ON_START": "false"}
     log_path = tmp_path / "services.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "server.cli", "services"], env=env, stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, "-m", "headwater.server.cli", "services"], env=env, stdout=log, stderr=log)
         try:
             for _ in range(100):
                 if await state_of(db, "flow_run", stuck["id"]) == "Scheduled":
@@ -257,7 +257,7 @@ async def test_headwater_services_command_runs_the_services(database_url, db, ma
 
 
 async def test_retention_deletes_only_old_finished_runs(app, db, make_run):
-    from services.retention import Retention
+    from headwater.services.retention import Retention
 
     old_done = await make_run(flow_state="Success", task_state="Success")
     old_running = await make_run(flow_state="Running", task_state="Running")

@@ -2,7 +2,7 @@
 
 Table and column names match Prefect Server's, because the Hasura-style read API exposes them
 verbatim and the Prefect client reads them by name. The generic read layer
-(`server.graphql.hasura`) is driven by this metadata and by `RELATIONSHIPS` below, so a column
+(`headwater.server.graphql.hasura`) is driven by this metadata and by `RELATIONSHIPS` below, so a column
 added here appears in the API without further code.
 """
 

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Agent, AgentConfig, Tenant
-from server.domain.errors import InvalidInput, NotFound
-from server.domain.lookup import require
+from headwater.server.db.models import Agent, AgentConfig, Tenant
+from headwater.server.domain.errors import InvalidInput, NotFound
+from headwater.server.domain.lookup import require
 
 
 async def _tenant_or_default(session: AsyncSession, tenant_id: uuid.UUID | None) -> uuid.UUID:

@@ -25,9 +25,9 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.engine import transaction
-from server.db.models import API_KEY_ROLES, ApiKey
-from server.domain.errors import Conflict, InvalidInput, NotFound
+from headwater.server.db.engine import transaction
+from headwater.server.db.models import API_KEY_ROLES, ApiKey
+from headwater.server.domain.errors import Conflict, InvalidInput, NotFound
 
 ROLES = API_KEY_ROLES
 ADMIN = "admin"

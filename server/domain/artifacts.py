@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import TaskRun, TaskRunArtifact
-from server.domain.errors import InvalidInput
-from server.domain.lookup import require
+from headwater.server.db.models import TaskRun, TaskRunArtifact
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.lookup import require
 
 
 def _check_size(data: Any, max_bytes: int) -> None:

@@ -12,12 +12,12 @@ from croniter import croniter
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup
-from server.domain import scheduling, schedules
-from server.domain.errors import InvalidInput
-from server.domain.flows import delete_flow
-from server.domain.limits import check_labels, check_payload
-from server.domain.lookup import require
+from headwater.server.db.models import Flow, FlowGroup
+from headwater.server.domain import scheduling, schedules
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.flows import delete_flow
+from headwater.server.domain.limits import check_labels, check_payload
+from headwater.server.domain.lookup import require
 
 async def _group(session: AsyncSession, flow_group_id: uuid.UUID) -> FlowGroup:
     return await require(session, FlowGroup, flow_group_id, for_update=True)

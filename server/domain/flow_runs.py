@@ -21,19 +21,19 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
-from server.domain.errors import InvalidInput, NotFound
-from server.domain.limits import (
+from headwater.server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
+from headwater.server.domain.errors import InvalidInput, NotFound
+from headwater.server.domain.limits import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_NAME_LENGTH,
     check_labels,
     check_payload,
     check_text,
 )
-from server.domain.lookup import require
-from server.domain.run_names import generate_run_name
-from server.domain.run_states import set_flow_run_state
-from server.domain.states import SCHEDULED_STATES, TASK_RUN_CREATED, is_finished, is_running, make_state
+from headwater.server.domain.lookup import require
+from headwater.server.domain.run_names import generate_run_name
+from headwater.server.domain.run_states import set_flow_run_state
+from headwater.server.domain.states import SCHEDULED_STATES, TASK_RUN_CREATED, is_finished, is_running, make_state
 
 # How many runs one queue poll returns (Prefect Server's `queued_runs_returned_limit`).
 QUEUE_LIMIT = 25

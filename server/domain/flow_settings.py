@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup
-from server.db.sql import jsonb_merge
-from server.domain.lookup import require
+from headwater.server.db.models import Flow, FlowGroup
+from headwater.server.db.sql import jsonb_merge
+from headwater.server.domain.lookup import require
 
 # Prefect Server wrote both keys; the client reads `heartbeat_enabled`.
 HEARTBEAT_ON = {"heartbeat_enabled": True, "disable_heartbeat": False}

@@ -18,14 +18,14 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Edge, Flow, FlowGroup, FlowRun, Project, Task
-from server.db.sql import jsonb_merge
-from server.domain import flow_settings, schedules
-from server.domain.errors import InvalidInput, NotFound
-from server.domain.lookup import require
-from server.domain.run_states import set_flow_run_state
-from server.domain.states import make_state
-from server.domain.serialized_flow import (
+from headwater.server.db.models import Edge, Flow, FlowGroup, FlowRun, Project, Task
+from headwater.server.db.sql import jsonb_merge
+from headwater.server.domain import flow_settings, schedules
+from headwater.server.domain.errors import InvalidInput, NotFound
+from headwater.server.domain.lookup import require
+from headwater.server.domain.run_states import set_flow_run_state
+from headwater.server.domain.states import make_state
+from headwater.server.domain.serialized_flow import (
     EdgeSpec,
     TaskSpec,
     check_count,

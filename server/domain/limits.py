@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from server.domain.errors import InvalidInput
+from headwater.server.domain.errors import InvalidInput
 
 # A run may carry this many labels (agents match them as a set; real ones have a handful)...
 MAX_LABELS = 100

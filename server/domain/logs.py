@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import FlowRun, Log, TaskRun
-from server.domain.errors import NotFound
+from headwater.server.db.models import FlowRun, Log, TaskRun
+from headwater.server.domain.errors import NotFound
 
 @dataclass(frozen=True)
 class LogRecord:

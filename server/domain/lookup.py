@@ -7,8 +7,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Base
-from server.domain.errors import NotFound
+from headwater.server.db.models import Base
+from headwater.server.domain.errors import NotFound
 
 Row = TypeVar("Row", bound=Base)
 

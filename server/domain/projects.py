@@ -8,9 +8,9 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Project, Tenant
-from server.domain.errors import UNIQUENESS_VIOLATION, Conflict, InvalidInput
-from server.domain.lookup import require
+from headwater.server.db.models import Project, Tenant
+from headwater.server.domain.errors import UNIQUENESS_VIOLATION, Conflict, InvalidInput
+from headwater.server.domain.lookup import require
 
 
 def _name_taken(name: str) -> Conflict:

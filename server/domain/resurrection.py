@@ -21,12 +21,12 @@ import datetime as dt
 from sqlalchemy import literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup, FlowRun, TaskRun
-from server.domain.run_states import set_flow_run_state
-from server.domain.states import RUNNING_STATES, SCHEDULED_STATES, make_state
-from server.domain.flow_settings import heartbeat_enabled_clause, lazarus_enabled_clause
-from server.domain.logs import write_service_log
-from server.domain.zombies import Outcome
+from headwater.server.db.models import Flow, FlowGroup, FlowRun, TaskRun
+from headwater.server.domain.run_states import set_flow_run_state
+from headwater.server.domain.states import RUNNING_STATES, SCHEDULED_STATES, make_state
+from headwater.server.domain.flow_settings import heartbeat_enabled_clause, lazarus_enabled_clause
+from headwater.server.domain.logs import write_service_log
+from headwater.server.domain.zombies import Outcome
 
 LOGGER = "headwater.Lazarus.FlowRun"
 # Task runs in these states mean the run is still being worked on.

@@ -13,8 +13,8 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import FlowRun
-from server.domain.states import PARENT, is_finished
+from headwater.server.db.models import FlowRun
+from headwater.server.domain.states import PARENT, is_finished
 
 FINISHED_STATES = sorted(name for name in PARENT if is_finished(name))
 

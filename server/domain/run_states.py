@@ -23,10 +23,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import TaskRun
-from server.domain.errors import InvalidInput, NotFound, VersionLockError
-from server.domain.flow_settings import version_locking_enabled
-from server.domain.states import END_TIME_STATES, RUNNING_STATES, SCHEDULED_STATES, State, is_finished, is_running
+from headwater.server.db.models import TaskRun
+from headwater.server.domain.errors import InvalidInput, NotFound, VersionLockError
+from headwater.server.domain.flow_settings import version_locking_enabled
+from headwater.server.domain.states import END_TIME_STATES, RUNNING_STATES, SCHEDULED_STATES, State, is_finished, is_running
 
 ALREADY_SUBMITTED = "State update failed: this run has already been submitted."
 

@@ -25,11 +25,11 @@ from sqlalchemy import cast, delete, literal, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup, FlowRun
-from server.domain.clocks import ScheduleError, cached_schedule, schedule_problem
-from server.domain.errors import InvalidInput
-from server.domain.lookup import require
-from server.domain.scheduling import effective_schedule, schedule_flow, unschedulable_parameters
+from headwater.server.db.models import Flow, FlowGroup, FlowRun
+from headwater.server.domain.clocks import ScheduleError, cached_schedule, schedule_problem
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.lookup import require
+from headwater.server.domain.scheduling import effective_schedule, schedule_flow, unschedulable_parameters
 
 REQUIRED_PARAMETERS_ERROR = "Can not schedule a flow that has required parameters."
 # Key in `flow.settings` (a column Prefect Server never used): scheduling was turned on while the

@@ -1,14 +1,14 @@
 """Auto-scheduling: keep the next N runs of every active schedule materialised as Scheduled runs.
 
 For each flow with an active schedule (its group's schedule if set, else its own) the next
-`max_runs` events after now are computed (server.domain.clocks). Each event has a stable
+`max_runs` events after now are computed (headwater.server.domain.clocks). Each event has a stable
 idempotency key (`auto-scheduled:<UTC time>[:<hash of parameters and labels>]`); events whose key
 already exists among the flow's future runs are skipped, the rest are inserted in bulk with
 `ON CONFLICT DO NOTHING`. So a pass is idempotent, several replicas may run it at once, and
 deleted future runs (schedule turned off, flow archived) come back at identical times when the
 schedule is turned on again.
 
-Evaluating schedules is pure CPU work (bounded by server.domain.clocks.SearchBounds, but up
+Evaluating schedules is pure CPU work (bounded by headwater.server.domain.clocks.SearchBounds, but up
 to a fraction of a second for a pathological schedule), so a batch's evaluations run in a
 worker thread while the event loop keeps serving requests; the database work stays on the loop.
 """
@@ -27,10 +27,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup, FlowRun
-from server.domain.clocks import ClockEvent, ScheduleError, next_events
-from server.domain.errors import InvalidInput
-from server.domain.flow_runs import NewRun, insert_runs, new_run, resolve_labels
+from headwater.server.db.models import Flow, FlowGroup, FlowRun
+from headwater.server.domain.clocks import ClockEvent, ScheduleError, next_events
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.flow_runs import NewRun, insert_runs, new_run, resolve_labels
 
 logger = logging.getLogger("headwater.scheduler")
 

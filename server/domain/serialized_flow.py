@@ -17,8 +17,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.domain.errors import InvalidInput
-from server.domain.time_ranges import duration_from_seconds
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.time_ranges import duration_from_seconds
 
 # Flows built before this Core version lack fields the backend needs (Prefect Server's cutoff).
 MIN_CORE_VERSION = (0, 6, 1)

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from server.domain.errors import InvalidInput
-from server.domain.limits import has_nul_escape
-from server.domain.time_ranges import utc_timestamp
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.limits import has_nul_escape
+from headwater.server.domain.time_ranges import utc_timestamp
 
 CORE_VERSION = "1.4.1"
 

@@ -13,11 +13,11 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import FlowRun, Task, TaskRun, TaskRunState
-from server.domain.errors import InvalidInput, NotFound
-from server.domain.limits import MAX_NAME_LENGTH, check_text
-from server.domain.lookup import require
-from server.domain.states import TASK_RUN_CREATED
+from headwater.server.db.models import FlowRun, Task, TaskRun, TaskRunState
+from headwater.server.domain.errors import InvalidInput, NotFound
+from headwater.server.domain.limits import MAX_NAME_LENGTH, check_text
+from headwater.server.domain.lookup import require
+from headwater.server.domain.states import TASK_RUN_CREATED
 
 @dataclass(frozen=True)
 class TaskRunInfo:

@@ -11,9 +11,9 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Tenant
-from server.domain.errors import UNIQUENESS_VIOLATION, Conflict, InvalidInput
-from server.domain.lookup import require
+from headwater.server.db.models import Tenant
+from headwater.server.domain.errors import UNIQUENESS_VIOLATION, Conflict, InvalidInput
+from headwater.server.domain.lookup import require
 
 DEFAULT_TENANT = {"name": "default", "slug": "default"}
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

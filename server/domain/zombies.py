@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Flow, FlowGroup, FlowRun, Task, TaskRun, TaskRunState
-from server.domain.flow_settings import heartbeat_enabled_clause
-from server.domain.logs import write_service_log
-from server.domain.run_states import set_flow_run_state, set_task_run_state
-from server.domain.states import make_state
+from headwater.server.db.models import Flow, FlowGroup, FlowRun, Task, TaskRun, TaskRunState
+from headwater.server.domain.flow_settings import heartbeat_enabled_clause
+from headwater.server.domain.logs import write_service_log
+from headwater.server.domain.run_states import set_flow_run_state, set_task_run_state
+from headwater.server.domain.states import make_state
 
 TASK_LOGGER = "headwater.ZombieKiller.TaskRun"
 FLOW_LOGGER = "headwater.ZombieKiller.FlowRun"

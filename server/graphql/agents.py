@@ -6,10 +6,10 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import agents
-from server.graphql.context import Info
-from server.graphql.payloads import AgentConfigIdPayload, AgentIdPayload, SuccessPayload, ok
-from server.graphql.scalars import JSON, UUID
+from headwater.server.domain import agents
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import AgentConfigIdPayload, AgentIdPayload, SuccessPayload, ok
+from headwater.server.graphql.scalars import JSON, UUID
 
 
 @strawberry.input(name="register_agent_input")

@@ -6,10 +6,10 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import artifacts
-from server.graphql.context import Info
-from server.graphql.payloads import SuccessPayload, TaskRunArtifactIdPayload, ok
-from server.graphql.scalars import JSON, UUID
+from headwater.server.domain import artifacts
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import SuccessPayload, TaskRunArtifactIdPayload, ok
+from headwater.server.graphql.scalars import JSON, UUID
 
 
 @strawberry.input(name="create_task_run_artifact_input")

@@ -18,8 +18,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.domain.api_keys import ADMIN, KEY_PREFIX, KeyCache, Principal
-from server.graphql.errors import DATABASE_UNAVAILABLE, database_unreachable, request_error
+from headwater.server.domain.api_keys import ADMIN, KEY_PREFIX, KeyCache, Principal
+from headwater.server.graphql.errors import DATABASE_UNAVAILABLE, database_unreachable, request_error
 
 logger = logging.getLogger("headwater.auth")
 

@@ -28,8 +28,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from server.domain.api_keys import Principal
-from server.domain.errors import Forbidden
+from headwater.server.domain.api_keys import Principal
+from headwater.server.domain.errors import Forbidden
 
 # The mutations a `run` key may send: every one the Prefect 1.4.1 agent, flow runner, heartbeat
 # process and its built-in tasks (StartFlowRun, RenameFlowRun, CancelFlowRun) call.

@@ -9,9 +9,9 @@ from typing import Any, AsyncIterator, Mapping
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.engine import transaction
-from server.domain.api_keys import Principal
-from server.settings import Settings
+from headwater.server.db.engine import transaction
+from headwater.server.domain.api_keys import Principal
+from headwater.server.settings import Settings
 
 
 @dataclass

@@ -16,7 +16,7 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from server.domain.errors import FOREIGN_KEY_VIOLATION, UNIQUENESS_VIOLATION, DomainError
+from headwater.server.domain.errors import FOREIGN_KEY_VIOLATION, UNIQUENESS_VIOLATION, DomainError
 
 logger = logging.getLogger("headwater.graphql")
 

@@ -1,4 +1,4 @@
-"""Write the live schema's SDL to schema.graphql: `python -m server.graphql.export [PATH]`.
+"""Write the live schema's SDL to schema.graphql: `python -m headwater.server.graphql.export [PATH]`.
 
 The committed file is the API's contract; tests/test_schema_file.py fails when it drifts.
 """
@@ -12,7 +12,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 
 def sdl() -> str:
-    from server.graphql.schema import schema
+    from headwater.server.graphql.schema import schema
 
     return schema.as_str().rstrip() + "\n"
 

@@ -6,10 +6,10 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import flow_groups
-from server.graphql.context import Info
-from server.graphql.payloads import SuccessPayload, ok
-from server.graphql.scalars import JSON, UUID
+from headwater.server.domain import flow_groups
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import SuccessPayload, ok
+from headwater.server.graphql.scalars import JSON, UUID
 
 
 @strawberry.input(name="cron_clock_input")

@@ -7,12 +7,12 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import flow_runs
-from server.domain.run_states import set_flow_run_state
-from server.domain.states import parse_state
-from server.graphql.context import Info
-from server.graphql.payloads import FlowRunIdPayload, SuccessPayload, ok, state_change_payload
-from server.graphql.scalars import JSON, UUID, DateTime, parse_uuid
+from headwater.server.domain import flow_runs
+from headwater.server.domain.run_states import set_flow_run_state
+from headwater.server.domain.states import parse_state
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import FlowRunIdPayload, SuccessPayload, ok, state_change_payload
+from headwater.server.graphql.scalars import JSON, UUID, DateTime, parse_uuid
 
 
 @strawberry.input(name="create_flow_run_input")

@@ -6,11 +6,11 @@ from typing import Any, Optional
 
 import strawberry
 
-from server.domain import flow_settings, flows, schedules
-from server.domain.serialized_flow import decompress_flow
-from server.graphql.context import Info
-from server.graphql.payloads import FlowIdPayload, SuccessPayload, ok
-from server.graphql.scalars import JSON, UUID
+from headwater.server.domain import flow_settings, flows, schedules
+from headwater.server.domain.serialized_flow import decompress_flow
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import FlowIdPayload, SuccessPayload, ok
+from headwater.server.graphql.scalars import JSON, UUID
 
 
 @strawberry.input(name="create_flow_input")

@@ -15,10 +15,10 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from server.graphql.authentication import Refused, authenticate
-from server.graphql.context import Context
-from server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
-from server.graphql.json_depth import json_depth
+from headwater.server.graphql.authentication import Refused, authenticate
+from headwater.server.graphql.context import Context
+from headwater.server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
+from headwater.server.graphql.json_depth import json_depth
 
 logger = logging.getLogger("headwater.http")
 

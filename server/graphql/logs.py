@@ -7,10 +7,10 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import logs
-from server.graphql.context import Info
-from server.graphql.payloads import SuccessPayload
-from server.graphql.scalars import JSON, UUID, DateTime
+from headwater.server.domain import logs
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import SuccessPayload
+from headwater.server.graphql.scalars import JSON, UUID, DateTime
 
 
 @strawberry.enum(name="log_level")

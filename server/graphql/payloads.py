@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import strawberry
 
-from server.graphql.scalars import UUID
+from headwater.server.graphql.scalars import UUID
 
 
 @strawberry.type(name="success_payload")

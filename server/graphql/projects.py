@@ -6,10 +6,10 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import projects
-from server.graphql.context import Info
-from server.graphql.payloads import ProjectIdPayload, SuccessPayload, ok
-from server.graphql.scalars import UUID
+from headwater.server.domain import projects
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import ProjectIdPayload, SuccessPayload, ok
+from headwater.server.graphql.scalars import UUID
 
 
 @strawberry.input(name="create_project_input")

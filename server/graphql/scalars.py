@@ -17,7 +17,7 @@ from typing import Any, NewType
 import strawberry
 from graphql import StringValueNode, ValueNode, value_from_ast_untyped
 
-from server.domain.time_ranges import duration_from_seconds, utc_timestamp
+from headwater.server.domain.time_ranges import duration_from_seconds, utc_timestamp
 
 
 def parse_uuid(value: Any) -> uuid.UUID:

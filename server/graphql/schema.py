@@ -1,7 +1,7 @@
 """The schema: every area's query and mutation types merged into one Strawberry schema.
 
 Field names are snake_case exactly as Prefect Server spells them (`auto_camel_case=False`).
-Parsed and validated documents are cached (server.graphql.validation), under cost limits.
+Parsed and validated documents are cached (headwater.server.graphql.validation), under cost limits.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from server.graphql import (
+from headwater.server.graphql import (
     agents,
     artifacts,
     flow_groups,
@@ -25,9 +25,9 @@ from server.graphql import (
     task_runs,
     tenants,
 )
-from server.graphql.authorization import RoleCheck
-from server.graphql.validation import DocumentValidationCache, LimitedParserCache
-from server.graphql.scalars import SCALAR_MAP
+from headwater.server.graphql.authorization import RoleCheck
+from headwater.server.graphql.validation import DocumentValidationCache, LimitedParserCache
+from headwater.server.graphql.scalars import SCALAR_MAP
 
 
 def resolve_field(obj: Any, name: str) -> Any:
@@ -39,7 +39,7 @@ def resolve_field(obj: Any, name: str) -> Any:
 
 class HeadwaterSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
-        """Errors are logged where they are formatted (server.graphql.errors), not here."""
+        """Errors are logged where they are formatted (headwater.server.graphql.errors), not here."""
 
 
 Query = merge_types("Query", (system.Query, task_runs.Query, hasura.Query))

@@ -6,7 +6,7 @@ from typing import Optional
 
 import strawberry
 
-from server import __version__
+from headwater.server import __version__
 
 
 @strawberry.type(name="api_info")

@@ -6,12 +6,12 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import task_runs
-from server.domain.run_states import set_task_run_state
-from server.domain.states import parse_state
-from server.graphql.context import Info
-from server.graphql.payloads import SuccessPayload, TaskRunIdPayload, ok, state_change_payload
-from server.graphql.scalars import JSON, UUID, DateTime
+from headwater.server.domain import task_runs
+from headwater.server.domain.run_states import set_task_run_state
+from headwater.server.domain.states import parse_state
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import SuccessPayload, TaskRunIdPayload, ok, state_change_payload
+from headwater.server.graphql.scalars import JSON, UUID, DateTime
 
 
 @strawberry.input(name="get_or_create_task_run_input")

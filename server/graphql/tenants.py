@@ -6,11 +6,11 @@ from typing import Optional
 
 import strawberry
 
-from server.domain import tenants
-from server.domain.errors import InvalidInput
-from server.graphql.context import Info
-from server.graphql.payloads import SuccessPayload, TenantIdPayload, ok
-from server.graphql.scalars import JSON, UUID
+from headwater.server.domain import tenants
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.graphql.context import Info
+from headwater.server.graphql.payloads import SuccessPayload, TenantIdPayload, ok
+from headwater.server.graphql.scalars import JSON, UUID
 
 
 @strawberry.input(name="create_tenant_input")

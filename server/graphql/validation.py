@@ -1,6 +1,6 @@
 """Document checks: cost limits, and a validation cache keyed by the parsed document's structure.
 
-Cost limits (each a setting, see server.settings): tokens (enforced while parsing, as
+Cost limits (each a setting, see headwater.server.settings): tokens (enforced while parsing, as
 Strawberry's MaxTokensLimiter does), depth, aliases, root fields and directives (counted with
 fragments expanded, each fragment once, so fan-out through fragments is counted at its real
 size in linear time), and the items of one list in a mutation's input (the rows one request
@@ -58,8 +58,8 @@ from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from server.domain.errors import InvalidInput
-from server.settings import Settings
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.settings import Settings
 
 # Fields whose subtree is the schema's own description: bounded by MaxIntrospectionDepthRule
 # (graphql-core's rule for `fields`/`interfaces`/... nesting), not by the query depth, so the

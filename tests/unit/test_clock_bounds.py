@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dateutil import rrule
 
-from server.domain.clocks import (
+from headwater.server.domain.clocks import (
     SearchBounds,
     next_events,
     parse_schedule,
     schedule_problem,
 )
-from server.domain.clocks.recurrence import rebased
+from headwater.server.domain.clocks.recurrence import rebased
 
 UTC = timezone.utc
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

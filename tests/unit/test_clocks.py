@@ -1,4 +1,4 @@
-"""server.domain.clocks against Prefect Core 1.4.1 as the oracle.
+"""headwater.server.domain.clocks against Prefect Core 1.4.1 as the oracle.
 
 Each oracle test builds a Core schedule, serializes it with ScheduleSchema (what the server
 stores), loads it back with Core (what Prefect Server evaluated) and compares
@@ -10,7 +10,7 @@ with fold=0 instead of pendulum 2's "post transition" rule, contradicting Core's
 tests. `_core_as_with_pendulum_2` restores both for the oracle only; with pendulum 2
 installed it does nothing (this file also passes under real pendulum 2).
 
-Where Core is buggy (see the module docstring of server.domain.clocks) the oracle is not
+Where Core is buggy (see the module docstring of headwater.server.domain.clocks) the oracle is not
 used; explicit expected values document our behaviour instead.
 """
 
@@ -31,8 +31,8 @@ from prefect.schedules import adjustments, filters
 from prefect.schedules import clocks as core_clocks
 from prefect.serialization.schedule import ScheduleSchema
 
-from server.domain import clocks
-from server.domain.clocks import ClockEvent, ScheduleError, next_events, parse_schedule
+from headwater.server.domain import clocks
+from headwater.server.domain.clocks import ClockEvent, ScheduleError, next_events, parse_schedule
 
 UTC = timezone.utc
 NY = "America/New_York"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from server.embedded_supervisor import EmbeddedPostgresSupervisor
+from headwater.server.embedded_supervisor import EmbeddedPostgresSupervisor
 
 
 class FlakyServer:

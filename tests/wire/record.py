@@ -231,7 +231,7 @@ def scenarios(recorder: Recorder, prefect: Prefect) -> None:
 
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else OUT
-    from server.embedded import EmbeddedPostgres
+    from headwater.server.embedded import EmbeddedPostgres
 
     workdir = Path(tempfile.mkdtemp(prefix="headwater-wire-"))
     postgres = EmbeddedPostgres(workdir / "pgdata")

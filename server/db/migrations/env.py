@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from server.db.models import Base, Private
+from headwater.server.db.models import Base, Private
 
 target_metadata = [Base.metadata, Private.metadata]
 
@@ -10,7 +10,7 @@ target_metadata = [Base.metadata, Private.metadata]
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("Run migrations through `headwater db upgrade` (server.db.migrate).")
+        raise RuntimeError("Run migrations through `headwater db upgrade` (headwater.server.db.migrate).")
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -1,7 +1,7 @@
 """Evaluate Prefect Core 1.x schedules the way Core 1.4.1 does, without importing Prefect.
 
 Schedules are stored exactly as Core serialized them (the shape is shown in
-:mod:`server.domain.clocks.parsing`). Public API: :func:`parse_schedule` (validate once,
+:mod:`headwater.server.domain.clocks.parsing`). Public API: :func:`parse_schedule` (validate once,
 raise :class:`ScheduleError`), :func:`next_events` (the next ``n`` :class:`ClockEvent`
 strictly after a time) and the parsed :class:`Schedule` with its clock classes.
 
@@ -49,20 +49,20 @@ Deliberate differences from Core, each a Core bug a server should not reproduce:
   merged clock events when present.
 """
 
-from server.domain.clocks.bounds import DEFAULT_MAX_STEPS, SEARCH_HORIZON_YEARS, SearchBounds
-from server.domain.clocks.clock_types import (
+from headwater.server.domain.clocks.bounds import DEFAULT_MAX_STEPS, SEARCH_HORIZON_YEARS, SearchBounds
+from headwater.server.domain.clocks.clock_types import (
     Clock,
     CronClock,
     DatesClock,
     IntervalClock,
     RRuleClock,
 )
-from server.domain.clocks.errors import ScheduleError
-from server.domain.clocks.parsing import cached_schedule, next_events, parse_schedule
-from server.domain.clocks.rules import _ADJUSTMENTS as _ADJUSTMENTS  # registries, for tests
-from server.domain.clocks.rules import _FILTERS as _FILTERS
-from server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule, SearchResult
-from server.domain.clocks.validation import schedule_problem
+from headwater.server.domain.clocks.errors import ScheduleError
+from headwater.server.domain.clocks.parsing import cached_schedule, next_events, parse_schedule
+from headwater.server.domain.clocks.rules import _ADJUSTMENTS as _ADJUSTMENTS  # registries, for tests
+from headwater.server.domain.clocks.rules import _FILTERS as _FILTERS
+from headwater.server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule, SearchResult
+from headwater.server.domain.clocks.validation import schedule_problem
 
 __all__ = [
     "ClockEvent",

@@ -2,7 +2,7 @@
 increasing (UTC instant, local zone) pairs after a given time, with Core 1.4.1's DST rules.
 
 Clocks are built from already-validated values; reading the serialized form is
-:mod:`server.domain.clocks.parsing`'s job.
+:mod:`headwater.server.domain.clocks.parsing`'s job.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, tzinfo
 
 from dateutil import rrule as dateutil_rrule
 
-from server.domain.clocks.bounds import SearchBounds
-from server.domain.clocks.cron import _cron_pattern, _CronPattern
-from server.domain.clocks.recurrence import bounded_occurrences, rebased, set_occurrences
-from server.domain.clocks.times import (
+from headwater.server.domain.clocks.bounds import SearchBounds
+from headwater.server.domain.clocks.cron import _cron_pattern, _CronPattern
+from headwater.server.domain.clocks.recurrence import bounded_occurrences, rebased, set_occurrences
+from headwater.server.domain.clocks.times import (
     _DAY,
     _MINUTE,
     _SECOND,

@@ -15,8 +15,8 @@ from typing import Any
 
 from croniter import CroniterBadDateError, croniter
 
-from server.domain.clocks.bounds import SEARCH_HORIZON_YEARS, SearchBounds
-from server.domain.clocks.times import _DAY, _HOUR, _MINUTE, _SECOND
+from headwater.server.domain.clocks.bounds import SEARCH_HORIZON_YEARS, SearchBounds
+from headwater.server.domain.clocks.times import _DAY, _HOUR, _MINUTE, _SECOND
 
 
 class _CronPattern:

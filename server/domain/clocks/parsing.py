@@ -31,8 +31,8 @@ from typing import Any, Union
 
 from dateutil import rrule as dateutil_rrule
 
-from server.domain.clocks.bounds import SearchBounds
-from server.domain.clocks.clock_types import (
+from headwater.server.domain.clocks.bounds import SearchBounds
+from headwater.server.domain.clocks.clock_types import (
     DEFAULT_INTERVAL_START,
     Clock,
     CronClock,
@@ -40,10 +40,10 @@ from server.domain.clocks.clock_types import (
     IntervalClock,
     RRuleClock,
 )
-from server.domain.clocks.errors import ScheduleError
-from server.domain.clocks.rules import _ADJUSTMENTS, _FILTERS, _parse_functions
-from server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule
-from server.domain.clocks.times import UTC, _parse_instant, _parse_iso, _parse_zoned, _Zoned
+from headwater.server.domain.clocks.errors import ScheduleError
+from headwater.server.domain.clocks.rules import _ADJUSTMENTS, _FILTERS, _parse_functions
+from headwater.server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, ClockEvent, Schedule
+from headwater.server.domain.clocks.times import UTC, _parse_instant, _parse_iso, _parse_zoned, _Zoned
 
 # RRuleSchema's default `_dtstart`.
 DEFAULT_RRULE_DTSTART = datetime(2018, 6, 20, tzinfo=UTC)

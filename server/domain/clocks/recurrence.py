@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from dateutil import rrule as dateutil_rrule
 
-from server.domain.clocks.bounds import SearchBounds
+from headwater.server.domain.clocks.bounds import SearchBounds
 
 
 class _OutOfBounds(Exception):

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from server.domain.clocks.errors import ScheduleError
-from server.domain.clocks.times import _DAY, UTC, _as_utc, _parse_iso, _wall_to_utc
+from headwater.server.domain.clocks.errors import ScheduleError
+from headwater.server.domain.clocks.times import _DAY, UTC, _as_utc, _parse_iso, _wall_to_utc
 
 Predicate = Callable[[datetime], bool]  # receives the event's local, tz-aware time
 Adjustment = Callable[[datetime], datetime]

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from server.domain.clocks.bounds import SearchBounds
-from server.domain.clocks.clock_types import Clock
-from server.domain.clocks.rules import Adjustment, Predicate
-from server.domain.clocks.times import _MICROSECOND, _as_utc
+from headwater.server.domain.clocks.bounds import SearchBounds
+from headwater.server.domain.clocks.clock_types import Clock
+from headwater.server.domain.clocks.rules import Adjustment, Predicate
+from headwater.server.domain.clocks.times import _MICROSECOND, _as_utc
 
 DEFAULT_MAX_CHECKS = 10_000
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from server.domain.clocks.errors import ScheduleError
+from headwater.server.domain.clocks.errors import ScheduleError
 
 UTC = timezone.utc
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from server.domain.clocks.bounds import DEFAULT_MAX_STEPS, SEARCH_HORIZON_YEARS, SearchBounds
-from server.domain.clocks.clock_types import Clock, CronClock, DatesClock, IntervalClock, RRuleClock
-from server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, Schedule
-from server.domain.clocks.times import _as_utc
+from headwater.server.domain.clocks.bounds import DEFAULT_MAX_STEPS, SEARCH_HORIZON_YEARS, SearchBounds
+from headwater.server.domain.clocks.clock_types import Clock, CronClock, DatesClock, IntervalClock, RRuleClock
+from headwater.server.domain.clocks.schedule import DEFAULT_MAX_CHECKS, Schedule
+from headwater.server.domain.clocks.times import _as_utc
 
 _KINDS = {IntervalClock: "interval", CronClock: "cron", DatesClock: "dates", RRuleClock: "rrule"}
 

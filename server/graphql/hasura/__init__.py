@@ -9,6 +9,6 @@ from the SQLAlchemy metadata and `RELATIONSHIPS` by one compiler.
 - `loader`: runs the statements, one per array relationship or aggregate, batched per level.
 """
 
-from server.graphql.hasura.types import Query
+from headwater.server.graphql.hasura.types import Query
 
 __all__ = ["Query"]

@@ -13,7 +13,7 @@ from sqlalchemy import Boolean, Integer, Interval, String, Table
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.types import DateTime, TypeEngine
 
-from server.db.models import RELATIONSHIPS, Base, Relationship
+from headwater.server.db.models import RELATIONSHIPS, Base, Relationship
 
 # Hasura's scalar name for each column type, most specific first.
 _SCALARS: tuple[tuple[type[TypeEngine], str], ...] = (

@@ -23,12 +23,12 @@ try:  # SQLAlchemy >= 2.1 spells DISTINCT ON as a Postgres extension
 except ImportError:  # pragma: no cover
     postgres_distinct_on = None
 
-from server.db.models import Relationship
-from server.graphql.hasura.aliases import Aliases
-from server.graphql.hasura.catalog import TableInfo
-from server.graphql.hasura.filters import where_clause
-from server.graphql.hasura.ordering import SortKey, distinct_keys, sort_keys, sorted_by
-from server.graphql.hasura.plan import ListArgs, Measure
+from headwater.server.db.models import Relationship
+from headwater.server.graphql.hasura.aliases import Aliases
+from headwater.server.graphql.hasura.catalog import TableInfo
+from headwater.server.graphql.hasura.filters import where_clause
+from headwater.server.graphql.hasura.ordering import SortKey, distinct_keys, sort_keys, sorted_by
+from headwater.server.graphql.hasura.plan import ListArgs, Measure
 
 # Labels of the bookkeeping columns; no table column starts with "__".
 KEY = "__hw_key"

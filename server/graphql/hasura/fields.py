@@ -16,8 +16,8 @@ from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
-from server.graphql.hasura.loader import resolve_root
-from server.graphql.hasura.plan import result_key
+from headwater.server.graphql.hasura.loader import resolve_root
+from headwater.server.graphql.hasura.plan import result_key
 
 
 class ResultField(StrawberryField):

@@ -17,10 +17,10 @@ from sqlalchemy import ARRAY, JSON, Text, and_, any_, exists, false, literal, no
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-from server.db.models import Relationship
-from server.domain.errors import InvalidInput
-from server.graphql.hasura.aliases import Aliases
-from server.graphql.hasura.catalog import CATALOG, TableInfo
+from headwater.server.db.models import Relationship
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.graphql.hasura.aliases import Aliases
+from headwater.server.graphql.hasura.catalog import CATALOG, TableInfo
 
 # Deeper expressions are refused: nothing legitimate needs them, and each level is a subquery
 # or a nested condition for Postgres to plan.

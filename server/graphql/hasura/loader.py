@@ -15,11 +15,11 @@ from typing import Any, Awaitable, Callable, Iterator
 from graphql import GraphQLResolveInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Relationship
-from server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
-from server.graphql.hasura.compiler import Join, Link, aggregate_query, row_set
-from server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
-from server.graphql.hasura.selection import SelectionReader
+from headwater.server.db.models import Relationship
+from headwater.server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
+from headwater.server.graphql.hasura.compiler import Join, Link, aggregate_query, row_set
+from headwater.server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
+from headwater.server.graphql.hasura.selection import SelectionReader
 
 Row = dict[str, Any]
 
@@ -116,7 +116,7 @@ class Loader:
 
     async def _execute(self, statement: Any) -> Any:
         # A value Postgres refuses (class 22: a bad SIMILAR TO pattern, ...) propagates to
-        # server.graphql.errors, which answers it as the client's fault and names the field.
+        # headwater.server.graphql.errors, which answers it as the client's fault and names the field.
         return await self.session.execute(statement)
 
     async def _load(

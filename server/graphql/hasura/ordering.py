@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
-from server.graphql.hasura.aliases import Aliases
-from server.graphql.hasura.catalog import CATALOG, TableInfo
+from headwater.server.graphql.hasura.aliases import Aliases
+from headwater.server.graphql.hasura.catalog import CATALOG, TableInfo
 
 
 @dataclass(frozen=True)

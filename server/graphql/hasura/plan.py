@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.db.models import Relationship
-from server.graphql.hasura.catalog import TableInfo
+from headwater.server.db.models import Relationship
+from headwater.server.graphql.hasura.catalog import TableInfo
 
 # Prefix of the result-dict keys holding relationships and aggregates. "@" cannot start a
 # GraphQL name, so these keys never collide with column names.

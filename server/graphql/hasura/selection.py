@@ -34,8 +34,8 @@ try:  # graphql-core >= 3.3
 except ImportError:  # pragma: no cover - graphql-core 3.2 takes the plain dict
     VariableValues = None  # type: ignore[assignment,misc]
 
-from server.domain.errors import InvalidInput
-from server.graphql.hasura.catalog import (
+from headwater.server.domain.errors import InvalidInput
+from headwater.server.graphql.hasura.catalog import (
     CATALOG,
     TableInfo,
     aggregate_fields_type,
@@ -43,7 +43,7 @@ from server.graphql.hasura.catalog import (
     extremum_type,
     row_type,
 )
-from server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape
+from headwater.server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape
 
 
 def _variable_values(values: Any) -> Any:

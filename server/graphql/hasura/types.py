@@ -16,9 +16,9 @@ import strawberry
 from strawberry import UNSET
 from strawberry.types.field import StrawberryField
 
-from server.graphql.hasura.catalog import CATALOG, TableInfo
-from server.graphql.hasura.fields import ResultField, RootField, make_field
-from server.graphql.scalars import interval, jsonb, timestamptz, uuid_
+from headwater.server.graphql.hasura.catalog import CATALOG, TableInfo
+from headwater.server.graphql.hasura.fields import ResultField, RootField, make_field
+from headwater.server.graphql.scalars import interval, jsonb, timestamptz, uuid_
 
 SCALAR_TYPES: dict[str, Any] = {
     "uuid": uuid_,
