@@ -73,8 +73,12 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(engine) -> None:
-    """Every test starts from empty tables and the default tenant, as after a first start."""
+async def clean_database(request) -> None:
+    """Every test starts from empty tables and the default tenant, as after a first start.
+    Tests marked `pure` need no database and do not start one."""
+    if request.node.get_closest_marker("pure"):
+        return
+    engine = request.getfixturevalue("engine")
     tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *Private.metadata.sorted_tables])
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))

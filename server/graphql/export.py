@@ -1,6 +1,6 @@
 """Write the live schema's SDL to schema.graphql: `python -m headwater.server.graphql.export [PATH]`.
 
-The committed file is the API's contract; tests/test_schema_file.py fails when it drifts.
+The committed file is the API's contract; tests/graphql/test_schema_file.py fails when it drifts.
 """
 
 from __future__ import annotations

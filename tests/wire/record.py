@@ -1,4 +1,4 @@
-"""Record the GraphQL documents the real prefect==1.4.1 client sends, for tests/test_hasura_read.py.
+"""Record the GraphQL documents the real prefect==1.4.1 client sends, for tests/graphql/test_hasura_read.py.
 
     python -m tests.wire.record [OUT]        (default tests/wire/prefect1-capture.jsonl)
 

@@ -34,6 +34,8 @@ from prefect.serialization.schedule import ScheduleSchema
 from headwater.server.domain import clocks
 from headwater.server.domain.clocks import ClockEvent, ScheduleError, next_events, parse_schedule
 
+pytestmark = pytest.mark.pure  # no database
+
 UTC = timezone.utc
 NY = "America/New_York"
 BERLIN = "Europe/Berlin"

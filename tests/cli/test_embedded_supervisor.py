@@ -1,13 +1,17 @@
 """The supervisor's policy (when to restart, how long to back off), with a stand-in server.
 
-The real thing (kill -9 of a real postmaster) is tests/test_embedded_supervision.py."""
+The real thing (kill -9 of a real postmaster) is tests/cli/test_embedded_supervision.py."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+import pytest
+
 from headwater.server.embedded_supervisor import EmbeddedPostgresSupervisor
+
+pytestmark = pytest.mark.pure  # no database
 
 
 class FlakyServer:

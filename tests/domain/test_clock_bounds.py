@@ -18,6 +18,8 @@ from headwater.server.domain.clocks import (
 )
 from headwater.server.domain.clocks.recurrence import rebased
 
+pytestmark = pytest.mark.pure  # no database
+
 UTC = timezone.utc
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 FAST = 2.0  # seconds; generous for a loaded machine (each case takes well under 0.5 s alone)

@@ -33,7 +33,7 @@ from tests.server_process import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.fuzz]
 
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schema.graphql"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
 # Bounds of the run: examples per operation and generation mode, and the wall-clock budget of the
 # fuzzing. Each operation and mode gets MIN_EXAMPLES cases whatever the clock says, then more up to
 # EXAMPLES within its fair share of the time left (the runs cut short are listed in the summary).

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from headwater.server.app import create_app
 from tests.conftest import GraphQL
-from tests.test_logs_artifacts import WRITE, run  # noqa: F401 (fixture)
+from tests.domain.test_logs_artifacts import WRITE, run  # noqa: F401 (fixture)
 
 QUICK = 3.0  # seconds: generous for a loaded 2-core machine; the reported cases took 15-28 s
 

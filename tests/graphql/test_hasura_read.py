@@ -22,7 +22,7 @@ from headwater.server.app import create_app
 from headwater.server.db import models
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
-CAPTURE = Path(__file__).parent / "wire" / "prefect1-capture.jsonl"
+CAPTURE = Path(__file__).resolve().parents[1] / "wire" / "prefect1-capture.jsonl"
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
