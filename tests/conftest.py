@@ -73,12 +73,15 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(request) -> None:
+def clean_database(request) -> None:
     """Every test starts from empty tables and the default tenant, as after a first start.
     Tests marked `pure` need no database and do not start one."""
-    if request.node.get_closest_marker("pure"):
-        return
-    engine = request.getfixturevalue("engine")
+    if not request.node.get_closest_marker("pure"):
+        request.getfixturevalue("emptied_database")
+
+
+@pytest.fixture
+async def emptied_database(engine) -> None:
     tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *Private.metadata.sorted_tables])
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
