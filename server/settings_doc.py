@@ -27,8 +27,9 @@ class MissingDescription(RuntimeError):
     """A setting declared without `setting(..., help=...)`: it would get a row with no meaning."""
 
 
-def undescribed() -> list[str]:
-    return [f.name for f in dataclasses.fields(Settings) if not str(f.metadata.get("help") or "").strip()]
+def undescribed(cls: type = Settings) -> list[str]:
+    """Fields declared the old way (a plain default with a comment), which the table cannot explain."""
+    return [f.name for f in dataclasses.fields(cls) if not str(f.metadata.get("help") or "").strip()]
 
 
 def render_default(name: str, value: Any) -> str:
@@ -52,16 +53,16 @@ def render_default(name: str, value: Any) -> str:
     return f"`{value}`"
 
 
-def render_table() -> str:
-    missing = undescribed()
+def render_table(cls: type = Settings) -> str:
+    missing = undescribed(cls)
     if missing:
         raise MissingDescription(
             "settings without a description: " + ", ".join(missing)
             + "; declare them with setting(default, help=...) in server/settings.py"
         )
-    defaults = Settings()
+    defaults = cls()
     lines = ["| setting | default | meaning |", "| --- | --- | --- |"]
-    for f in dataclasses.fields(Settings):
+    for f in dataclasses.fields(cls):
         name = f"`{f.name.upper()}`"
         if f.metadata.get("flag"):
             name += f" (`{f.metadata['flag']}`)"
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the table is out of date")
     args = parser.parse_args(argv)
     readme = args.readme or default_readme()
+    if not readme.is_file():
+        print(f"settings_doc: {readme} not found; run this from a clone of the repository, or name the README",
+              file=sys.stderr)
+        return 2
     text = readme.read_text(encoding="utf-8")
     try:
         updated = with_table(text, render_table())
