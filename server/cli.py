@@ -2,6 +2,7 @@
 
     headwater start                 API + services; embedded Postgres unless a URL is configured
     headwater services              the background services alone
+    headwater config [--json]       the effective settings, secrets masked
     headwater db upgrade | reset    schema migrations
     headwater key create|list|revoke  API keys with roles (on the database directly)
     headwater project|flow|run ...  talk to a running server (client/commands.py)
@@ -43,6 +44,15 @@ def _add_database_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
 
 
+def _add_start_flags(parser: argparse.ArgumentParser) -> None:
+    _add_database_flags(parser)
+    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 4200)")
+    parser.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
+    parser.add_argument("--no-services", action="store_true", help="serve the API only; run services elsewhere")
+    parser.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headwater",
@@ -52,13 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     start = commands.add_parser("start", help="run the API server (and the background services)")
-    _add_database_flags(start)
-    start.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    start.add_argument("--port", type=int, help="port to listen on (default 4200)")
-    start.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
-    start.add_argument("--no-services", action="store_true", help="serve the API only; run services elsewhere")
-    start.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    _add_start_flags(start)
     start.set_defaults(handler=cmd_start)
+
+    config = commands.add_parser(
+        "config", help="print the effective settings (environment, defaults and the flags of start), secrets masked",
+    )
+    _add_start_flags(config)
+    config.add_argument("--json", action="store_true", help="print one JSON object instead of NAME = value lines")
+    config.set_defaults(handler=cmd_config)
 
     db = commands.add_parser("db", help="database schema commands")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -84,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    changes = {
+def flag_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The settings given as flags (those left out are absent)."""
+    changes: dict[str, object] = {
         "database_url": getattr(args, "database_url", None),
         "data_dir": getattr(args, "data_dir", None),
         "log_level": getattr(args, "log_level", None),
@@ -97,7 +110,29 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         changes["services_enabled"] = False
     if getattr(args, "no_migrate", False):
         changes["migrate_on_start"] = False
-    return Settings.from_env().replace(**changes)
+    return {name: value for name, value in changes.items() if value is not None}
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().replace(**flag_changes(args))
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    """Print what `start` with these flags would use, and where each value comes from."""
+    import json
+
+    shown = settings.masked()
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    from headwater.server.settings import env_name, format_value, sources
+
+    origin = {**sources(), **{name: "flag" for name in flag_changes(args)}}
+    width = max(len(env_name(name)) for name in shown)
+    for name, value in shown.items():
+        text = "unset" if value is None else '""' if value == "" else format_value(value)
+        print(f"{env_name(name):<{width}} = {text}   (source: {origin[name]})")
+    return 0
 
 
 @contextmanager
@@ -248,14 +283,8 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
-    """HEADWATER_* variables that rebuild `settings` in another process."""
-    import dataclasses
-
-    return {
-        f"HEADWATER_{f.name.upper()}": str(getattr(settings, f.name))
-        for f in dataclasses.fields(settings)
-        if getattr(settings, f.name) is not None
-    }
+    """HEADWATER_* variables that rebuild `settings` in another process (None as empty, bools as true/false)."""
+    return settings.environment()
 
 
 async def _migrate(settings: Settings, reset: bool) -> None:
