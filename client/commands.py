@@ -203,6 +203,10 @@ def _run_create(hw: Client, args: argparse.Namespace) -> int:
         final = watch_flow_run(hw, run_id, timeout=args.timeout)
     except TimeoutError as exc:
         raise HeadwaterError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"headwater: stopped watching; flow run {run_id} goes on (headwater run show {run_id})",
+              file=sys.stderr)
+        return 130
     print(f"Flow run {run_id} finished: {final}")
     return 0 if final == "Success" else EXIT_RUN_NOT_SUCCESSFUL
 

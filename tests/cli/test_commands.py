@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -196,3 +197,20 @@ def test_run_create_watch_streams_logs_and_exits_by_final_state(live_server, flo
     assert any(line.endswith("| INFO     | hello from the flow") for line in lines), out
     assert any(line.endswith(f"| STATE    | {final}: the end") for line in lines), out
     assert lines[-1] == f"Flow run {run_id} finished: {final}"
+
+
+def test_ctrl_c_stops_watching_not_the_run(live_server, flow_id):
+    env = {**os.environ, "HEADWATER_URL": live_server.url}
+    process = subprocess.Popen([sys.executable, "-m", "headwater.server.cli", "run", "create", "load", "--watch"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = process.stdout.readline().split("Created flow run ")[1].split()[0]
+        assert "Scheduled" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert err.strip() == f"headwater: stopped watching; flow run {run_id} goes on (headwater run show {run_id})"
+    with Client(live_server.url) as hw:
+        assert hw.get_flow_run(run_id)["state"] == "Scheduled"
