@@ -349,16 +349,22 @@ class Operations:
 
     @operation
     def list_flow_runs(
-        self, flow_id: str | None = None, state: str | None = None, flow_name: str | None = None, limit: int = 20
+        self, flow_id: str | None = None, state: str | None = None, flow_name: str | None = None, limit: int = 20,
+        project: str | None = None,
     ) -> Steps:
-        """Recent runs, newest scheduled first; optionally of one flow, state or flow name."""
+        """Recent runs, newest scheduled first; optionally of one flow, state, flow name or project (by name)."""
         where: dict[str, Any] = {}
         if flow_id:
             where["flow_id"] = {"_eq": flow_id}
         if state:
             where["state"] = {"_eq": state}
+        flow: dict[str, Any] = {}
         if flow_name:
-            where["flow"] = {"name": {"_eq": flow_name}}
+            flow["name"] = {"_eq": flow_name}
+        if project:
+            flow["project"] = {"name": {"_eq": project}}
+        if flow:
+            where["flow"] = flow
         return (
             yield Request(doc.FLOW_RUNS, {"where": where, "limit": limit}, idempotent=True, extract=lambda d: d["flow_run"])
         )
@@ -379,6 +385,35 @@ class Operations:
     def get_logs(self, flow_run_id: str, limit: int | None = None) -> Steps:
         """A run's logs, oldest first."""
         return (yield Request(doc.LOGS, {"id": flow_run_id, "limit": limit}, idempotent=True, extract=lambda d: d["log"]))
+
+    @operation
+    def find_flow_runs(self, where: dict[str, Any], limit: int = 20) -> Steps:
+        """Runs (id, name, state, flow name) matching a `flow_run_bool_exp`, newest first."""
+        return (
+            yield Request(doc.FLOW_RUN_REFS, {"where": where, "limit": limit}, idempotent=True,
+                          extract=lambda d: d["flow_run"])
+        )
+
+    @operation
+    def get_flow_run_state_history(self, flow_run_id: str) -> Steps:
+        """A run's states with their ids, oldest first (a watcher prints each once)."""
+        return (
+            yield Request(doc.FLOW_RUN_STATE_HISTORY, {"id": flow_run_id}, idempotent=True,
+                          extract=lambda d: d["flow_run_state"])
+        )
+
+    @operation
+    def get_logs_since(
+        self, flow_run_id: str, since: str | None = None, limit: int = 500, offset: int = 0
+    ) -> Steps:
+        """One page of a run's logs stored (`created`) at or after `since`, in storage order."""
+        variables = {"id": flow_run_id, "since": since, "limit": limit, "offset": offset}
+        return (yield Request(doc.LOGS_SINCE, variables, idempotent=True, extract=lambda d: d["log"]))
+
+    @operation
+    def list_agents(self) -> Steps:
+        """Registered agents with their labels and when each last asked for work."""
+        return (yield Request(doc.AGENTS, idempotent=True, extract=lambda d: d["agent"]))
 
     @operation
     def cancel_flow_run(self, flow_run_id: str) -> Steps:

@@ -91,6 +91,30 @@ query($id: uuid!, $limit: Int) {
   }
 }"""
 
+# Logs the server stored at or after `since` (its insert time), for a watcher to page through
+# without missing a line that arrived late with an earlier timestamp.
+LOGS_SINCE = """
+query($id: uuid!, $since: timestamptz, $limit: Int, $offset: Int) {
+  log(where: {flow_run_id: {_eq: $id}, created: {_gte: $since}},
+      order_by: [{created: asc}, {id: asc}], limit: $limit, offset: $offset) {
+    id created timestamp level name message task_run_id
+  }
+}"""
+FLOW_RUN_STATE_HISTORY = """
+query($id: uuid!) {
+  flow_run_state(where: {flow_run_id: {_eq: $id}}, order_by: [{version: asc}, {timestamp: asc}]) {
+    id state message timestamp version
+  }
+}"""
+FLOW_RUN_REFS = """
+query($where: flow_run_bool_exp, $limit: Int) {
+  flow_run(where: $where, order_by: {created: desc}, limit: $limit) { id name state flow { name } }
+}"""
+AGENTS = """
+query {
+  agent(order_by: {last_queried: desc_nulls_last}) { id name type labels last_queried }
+}"""
+
 ALL = {
     name: value
     for name, value in dict(globals()).items()
