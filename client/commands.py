@@ -156,7 +156,7 @@ def _run_logs(hw: Client, args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add `project`, `flow` and `run` to the `headwater` parser."""
+    """Add `project`, `flow`, `run` and `deployment` (deployment_commands.py) to the `headwater` parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="headwater URL (default $HEADWATER_URL or http://127.0.0.1:4200)")
     common.add_argument("--api-key", help="API key (default $HEADWATER_API_KEY)")
@@ -203,6 +203,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     for name, help, handler in (("show", "show a run and its task runs", _run_show), ("logs", "print a run's logs", _run_logs)):
         parser = command(runs, name, help, handler)
         parser.add_argument("run_id")
+
+    from headwater.client.deployment_commands import add_deployment_commands
+
+    add_deployment_commands(commands, common)
 
 
 def run_client_command(args: argparse.Namespace) -> int:

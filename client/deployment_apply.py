@@ -17,6 +17,7 @@ Any problem in steps 1-3 raises `DeploymentSpecError` listing them all, and noth
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,67 @@ def apply_deployments_steps(hw: Any, path: str | Path):
     ]
 
 
+# Deployments with the name of their flow (its newest version's), for FLOW/DEPLOYMENT references.
+DEPLOYMENTS_WITH_FLOW = """
+query($where: deployment_bool_exp, $limit: Int) {
+  deployment(where: $where, order_by: [{name: asc}], limit: $limit) {
+    id name description flow_group_id flow_id parameters tags labels schedule is_schedule_active created updated
+    flow_group { id flows(order_by: {version: desc}, limit: 1) { id name version project { name } } }
+  }
+}"""
+
+
+def _request(*args: Any, **kwargs: Any) -> Any:
+    from headwater.client.client import Request  # client.py mixes this module in: import late
+
+    return Request(*args, **kwargs)
+
+
+def _with_flow(row: dict[str, Any]) -> dict[str, Any]:
+    flows = (row.get("flow_group") or {}).get("flows") or [{}]
+    return {**row, "flow_name": flows[0].get("name"), "project": (flows[0].get("project") or {}).get("name")}
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def list_deployments_steps(hw: Any, flow_name: str | None = None, name: str | None = None, limit: int = 1000):
+    where: dict[str, Any] = {}
+    if name:
+        where["name"] = {"_eq": name}
+    request = _request(DEPLOYMENTS_WITH_FLOW, {"where": where, "limit": limit}, idempotent=True,
+                              extract=lambda d: d["deployment"])
+    rows = [_with_flow(row) for row in (yield request)]
+    return [row for row in rows if flow_name is None or row["flow_name"] == flow_name]
+
+
+def find_deployment_steps(hw: Any, reference: str):
+    """A deployment from `FLOW/DEPLOYMENT`, its id, or a name only one deployment has."""
+    if _is_uuid(reference):
+        rows = yield from _by_id(hw, reference)
+        if rows:
+            return rows[0]
+    flow_name, slash, name = reference.rpartition("/")
+    rows = yield from list_deployments_steps(hw, flow_name if slash else None, name)
+    if not rows:
+        raise NotFound(f"No deployment {reference!r}.")
+    if len(rows) > 1:
+        choices = ", ".join(f"{row['flow_name']}/{row['name']}" for row in rows)
+        raise BadRequest(f"Several deployments are named {reference!r} ({choices}); write FLOW/DEPLOYMENT.")
+    return rows[0]
+
+
+def _by_id(hw: Any, deployment_id: str):
+    request = _request(DEPLOYMENTS_WITH_FLOW, {"where": {"id": {"_eq": deployment_id}}, "limit": 1},
+                              idempotent=True, extract=lambda d: d["deployment"])
+    return [_with_flow(row) for row in (yield request)]
+
+
 class DeploymentFileOperations:
     """Mixed into Client and AsyncClient (which bring `_drive` and the low-level deployment methods)."""
 
@@ -201,3 +263,13 @@ class DeploymentFileOperations:
         (a BadRequest) listing every problem, and nothing is written; without Prefect Core, a
         spec with `flow_location` raises `PrefectMissing` (also a BadRequest)."""
         return self._drive(apply_deployments_steps(self, path))
+
+    def list_deployments_with_flows(self, flow_name: str | None = None, name: str | None = None) -> Any:
+        """Deployments (optionally of one flow, by name, or with one name), each with `flow_name`
+        and `project` (its flow's newest version's)."""
+        return self._drive(list_deployments_steps(self, flow_name, name))
+
+    def find_deployment(self, reference: str) -> Any:
+        """One deployment from `FLOW/DEPLOYMENT`, its id, or a name no other deployment has
+        (NotFound, or BadRequest when the name is ambiguous)."""
+        return self._drive(find_deployment_steps(self, reference))
