@@ -173,6 +173,10 @@ class FlowRun(Base):
     __tablename__ = "flow_run"
     __table_args__ = (
         UniqueConstraint("idempotency_key", "flow_id", name="ix_flow_run_idempotency_key_unique"),
+        # A deployment's scheduled run exists once per time, whichever version of the flow it ran.
+        UniqueConstraint(
+            "deployment_id", "idempotency_key", name="flow_run_deployment_id_idempotency_key_key"
+        ),
         Index("ix_flow_run_flow_id_scheduled_start_time", "flow_id", "scheduled_start_time"),
         Index("ix_flow_run_state_start_time", "state", "state_start_time"),
     )
@@ -200,6 +204,36 @@ class FlowRun(Base):
     state_result: Mapped[Any | None]
     state_start_time: Mapped[dt.datetime | None]
     serialized_state: Mapped[dict[str, Any] | None]
+    # headwater's addition: the deployment the run was created from (kept as NULL once the
+    # deployment is deleted) and the deployment's tags.
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deployment.id", ondelete="SET NULL"), index=True
+    )
+    tags: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+
+
+class Deployment(Base):
+    """A named, parameterised, scheduled entry point to a flow group (headwater's addition).
+
+    It runs the group's active version unless `flow_id` pins one. `schedule` is a list of
+    schedule objects (server/domain/deployment_schedules.py); [] means none. `labels`, when not
+    NULL, replace the flow's labels on its runs.
+    """
+
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("flow_group_id", "name", name="deployment_flow_group_id_name_key"),)
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk(nullable=False)
+    flow_group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("flow_group.id", ondelete="CASCADE"), index=True
+    )
+    flow_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("flow.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str]
+    description: Mapped[str | None]
+    parameters: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    tags: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    labels: Mapped[list[Any] | None]
+    schedule: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    is_schedule_active: Mapped[bool] = mapped_column(server_default=text("false"))
 
 
 class FlowRunState(Base):
@@ -370,6 +404,12 @@ RELATIONSHIPS: tuple[Relationship, ...] = (
     _arr("flow", "tasks", "task", "flow_id"),
     _obj("flow_group", "tenant", "tenant", "tenant_id"),
     _arr("flow_group", "flows", "flow", "flow_group_id"),
+    _arr("flow_group", "deployments", "deployment", "flow_group_id"),
+    _obj("deployment", "flow_group", "flow_group", "flow_group_id"),
+    _obj("deployment", "flow", "flow", "flow_id"),
+    _obj("deployment", "tenant", "tenant", "tenant_id"),
+    _arr("deployment", "flow_runs", "flow_run", "deployment_id"),
+    _obj("flow_run", "deployment", "deployment", "deployment_id"),
     _obj("flow_run", "agent", "agent", "agent_id"),
     _obj("flow_run", "flow", "flow", "flow_id"),
     _obj("flow_run", "tenant", "tenant", "tenant_id"),

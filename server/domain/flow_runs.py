@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from headwater.server.db.models import Agent, Flow, FlowGroup, FlowRun, TaskRun
+from headwater.server.db.models import Agent, Deployment, Flow, FlowGroup, FlowRun, TaskRun
 from headwater.server.domain.errors import InvalidInput, NotFound
 from headwater.server.domain.limits import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -54,15 +54,23 @@ FLOW_BY_ID = (
     .bindparams(bindparam("flow_id", type_=PG_UUID(as_uuid=True)))
     .columns(**_JSON_COLUMNS)
 )
+# A deployment's flow: the pinned version, or the group's newest unarchived one.
+FLOW_BY_GROUP = (
+    text(_FLOW_FOR_RUN + " WHERE f.flow_group_id = :flow_group_id AND NOT f.archived ORDER BY f.version DESC LIMIT 1")
+    .bindparams(bindparam("flow_group_id", type_=PG_UUID(as_uuid=True)))
+    .columns(**_JSON_COLUMNS)
+)
 FLOW_BY_VERSION_GROUP = text(
     _FLOW_FOR_RUN + " WHERE f.version_group_id = :version_group_id AND NOT f.archived ORDER BY f.version DESC LIMIT 1"
 ).columns(**_JSON_COLUMNS)
 
 
 async def _find_flow(
-    session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None
+    session: AsyncSession, flow_id: uuid.UUID | None, version_group_id: str | None,
+    flow_group_id: uuid.UUID | None = None,
 ) -> tuple[Flow, FlowGroup]:
-    """The flow to run and its group, in one query: by id, or a version group's newest active flow.
+    """The flow to run and its group, in one query: by id, a version group's newest active flow,
+    or (for a deployment that pins no version) a flow group's newest active flow.
 
     Only the columns run creation reads (a flow's stored serialized form can be megabytes).
     """
@@ -71,6 +79,9 @@ async def _find_flow(
     elif version_group_id:
         statement, params = FLOW_BY_VERSION_GROUP, {"version_group_id": version_group_id}
         missing = f"Version group {version_group_id} has no unarchived flows."
+    elif flow_group_id is not None:
+        statement, params = FLOW_BY_GROUP, {"flow_group_id": flow_group_id}
+        missing = f"Flow group {flow_group_id} has no unarchived flows."
     else:
         raise InvalidInput("A flow id or version group ID must be provided.")
     connection = await session.connection()
@@ -86,6 +97,16 @@ async def _find_flow(
         default_parameters=row["default_parameters"],
     )
     return flow, group
+
+
+async def find_deployment_flow(session: AsyncSession, deployment: Deployment) -> tuple[Flow, FlowGroup]:
+    """The flow a deployment runs (its pinned version, else its group's active one) and the group."""
+    return await _find_flow(session, deployment.flow_id, None, deployment.flow_group_id)
+
+
+def merged_tags(*tag_lists: list[str] | None) -> list[str]:
+    """Tags in order of first appearance, each once (a deployment's, then a call's)."""
+    return list(dict.fromkeys(tag for tags in tag_lists for tag in tags or []))
 
 
 def resolve_labels(
@@ -140,6 +161,8 @@ class NewRun:
     name: str | None = None
     idempotency_key: str | None = None
     auto_scheduled: bool = False
+    deployment_id: uuid.UUID | None = None
+    tags: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         """The flow_run row, born in its Scheduled state (version 1)."""
@@ -156,6 +179,8 @@ class NewRun:
             "name": self.name or generate_run_name(),
             "idempotency_key": self.idempotency_key,
             "auto_scheduled": self.auto_scheduled,
+            "deployment_id": self.deployment_id,
+            "tags": self.tags,
             "version": 1,
             "state": scheduled.type,
             "state_message": scheduled.message,
@@ -168,7 +193,8 @@ class NewRun:
 async def insert_runs(session: AsyncSession, runs: list[NewRun]) -> list[uuid.UUID]:
     """Insert runs with their first state and their task runs, in a fixed number of statements.
 
-    A run whose (idempotency_key, flow) exists already is skipped; returns the ids inserted.
+    A run whose (idempotency_key, flow) or (deployment, idempotency_key) exists already is
+    skipped; returns the ids inserted.
     """
     inserted: list[uuid.UUID] = []
     for start in range(0, len(runs), INSERT_BATCH):
@@ -178,7 +204,8 @@ async def insert_runs(session: AsyncSession, runs: list[NewRun]) -> list[uuid.UU
             await connection.execute(
                 insert(FlowRun.__table__)
                 .values([run.row() for run in chunk])
-                .on_conflict_do_nothing(constraint="ix_flow_run_idempotency_key_unique")
+                # No target: both idempotency constraints (the id is a fresh uuid4).
+                .on_conflict_do_nothing()
                 .returning(FlowRun.__table__.c.id)
             )
         ).scalars().all()
@@ -220,45 +247,66 @@ async def create_flow_run(
     scheduled_start_time: dt.datetime | None = None,
     idempotency_key: str | None = None,
     flow_run_name: str | None = None,
+    deployment_id: uuid.UUID | None = None,
+    tags: list[str] | None = None,
     max_bytes: int,
 ) -> uuid.UUID:
     """Create a Scheduled run (or return the run with this idempotency key).
 
+    With `deployment_id`, the run takes the deployment's flow (pinned or the group's active
+    version), its parameters (flow defaults < group defaults < deployment < `parameters`), its
+    tags followed by `tags`, and its labels when it has some (given `labels` win).
     Parameters, context and run config may each be `max_bytes` of JSON.
     """
     for value, what in ((parameters, "parameters"), (context, "context"), (run_config, "run_config")):
         _check_object(value, what)
         check_payload(value, what, max_bytes)
     check_labels(labels)
+    check_labels(tags, "tags")
     if labels is None and run_config is not None and isinstance(run_config.get("labels"), list):
         check_labels(run_config["labels"], "run_config.labels")  # they become the run's labels
     check_text(idempotency_key, "idempotency_key", MAX_IDEMPOTENCY_KEY_LENGTH)
     check_text(flow_run_name, "flow_run_name", MAX_NAME_LENGTH)
-    flow, group = await _find_flow(session, flow_id, version_group_id)
+    deployment = None
+    if deployment_id is not None:
+        if flow_id is not None or version_group_id:
+            raise InvalidInput("Give either deployment_id or flow_id / version_group_id, not both.")
+        deployment = await require(session, Deployment, deployment_id)
+        flow, group = await find_deployment_flow(session, deployment)
+        parameters = {**(deployment.parameters or {}), **(parameters or {})}
+        if labels is None and run_config is None and deployment.labels is not None:
+            labels = deployment.labels
+        tags = merged_tags(deployment.tags, tags)
+    else:
+        flow, group = await _find_flow(session, flow_id, version_group_id)
     if flow.archived:
         # A retry of a request that created a run before the flow was archived still gets it.
-        existing = await _run_with_key(session, flow.id, idempotency_key) if idempotency_key else None
+        existing = await _run_with_key(session, flow.id, idempotency_key, deployment_id) if idempotency_key else None
         if existing is not None:
             return existing
         raise InvalidInput(f"Flow {flow.id} is archived.")
     run = new_run(
         flow, group, parameters=parameters, labels=labels, run_config=run_config,
         scheduled_start_time=scheduled_start_time, context=context or {}, name=flow_run_name,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, deployment_id=deployment_id, tags=merged_tags(tags),
     )
     inserted = await insert_runs(session, [run])
     if inserted:
         return inserted[0]
     # A run with this key exists (a retry, or a concurrent request that has committed by now).
-    existing = await _run_with_key(session, flow.id, idempotency_key)
+    existing = await _run_with_key(session, flow.id, idempotency_key, deployment_id)
     assert existing is not None
     return existing
 
 
-async def _run_with_key(session: AsyncSession, flow_id: uuid.UUID, key: str | None) -> uuid.UUID | None:
-    return await session.scalar(
-        select(FlowRun.id).where(FlowRun.flow_id == flow_id, FlowRun.idempotency_key == key)
-    )
+async def _run_with_key(
+    session: AsyncSession, flow_id: uuid.UUID, key: str | None, deployment_id: uuid.UUID | None = None
+) -> uuid.UUID | None:
+    """The run holding this idempotency key for the flow (or, for a deployment, for the deployment)."""
+    same = FlowRun.flow_id == flow_id
+    if deployment_id is not None:
+        same = same | (FlowRun.deployment_id == deployment_id)
+    return await session.scalar(select(FlowRun.id).where(same, FlowRun.idempotency_key == key).limit(1))
 
 
 async def _create_history_and_task_runs(session: AsyncSession, flow_run_ids: list[uuid.UUID]) -> None:

@@ -26,6 +26,11 @@ class CreateFlowRunInput:
     scheduled_start_time: Optional[DateTime] = None
     idempotency_key: Optional[str] = None
     flow_run_name: Optional[str] = None
+    deployment_id: Optional[UUID] = strawberry.field(
+        default=None,
+        description="Run this deployment: its flow, parameters, tags and labels (values given here win).",
+    )
+    tags: Optional[list[str]] = strawberry.field(default=None, description="Added to the deployment's tags.")
 
 
 @strawberry.input(name="set_flow_run_name_input")
@@ -113,6 +118,8 @@ class Mutation:
                 scheduled_start_time=input.scheduled_start_time,
                 idempotency_key=input.idempotency_key,
                 flow_run_name=input.flow_run_name,
+                deployment_id=input.deployment_id,
+                tags=input.tags,
                 max_bytes=info.context.settings.max_payload_bytes,
             )
         return FlowRunIdPayload(id=run_id)

@@ -15,6 +15,7 @@ from strawberry.tools import merge_types
 from headwater.server.graphql import (
     agents,
     artifacts,
+    deployments,
     flow_groups,
     flow_runs,
     flows,
@@ -55,6 +56,7 @@ Mutation = merge_types(
         logs.Mutation,
         agents.Mutation,
         artifacts.Mutation,
+        deployments.Mutation,
     ),
 )
 
