@@ -158,7 +158,7 @@ def apply_deployments_steps(hw: Any, path: str | Path):
     known = [d for d in spec.deployments if targets[d.index].flow_group_id]
     if known:
         try:
-            yield from hw.apply_deployment_items.steps(
+            yield from apply_items_steps(
                 hw, [_item(d, targets[d.index].flow_group_id) for d in known], dry_run=True)
         except HeadwaterError as error:
             raise _spec_error(spec, known, error) from None
@@ -181,7 +181,7 @@ def apply_deployments_steps(hw: Any, path: str | Path):
             registered_groups[key] = flow["flow_group_id"]
         target.flow_group_id = registered_groups[key]
     try:
-        outcomes = yield from hw.apply_deployment_items.steps(
+        outcomes = yield from apply_items_steps(
             hw, [_item(d, targets[d.index].flow_group_id) for d in spec.deployments])
     except HeadwaterError as error:
         raise _spec_error(spec, spec.deployments, error) from None
@@ -241,7 +241,7 @@ def find_deployment_steps(hw: Any, reference: str):
     if not rows:
         raise NotFound(f"No deployment {reference!r}.")
     if len(rows) > 1:
-        choices = ", ".join(f"{row['flow_name']}/{row['name']}" for row in rows)
+        choices = ", ".join(sorted(f"{row['flow_name']}/{row['name']}" for row in rows))
         raise BadRequest(f"Several deployments are named {reference!r} ({choices}); write FLOW/DEPLOYMENT.")
     return rows[0]
 
@@ -252,8 +252,58 @@ def _by_id(hw: Any, deployment_id: str):
     return [_with_flow(row) for row in (yield request)]
 
 
+APPLY_DEPLOYMENTS = """
+mutation($input: apply_deployments_input!) {
+  apply_deployments(input: $input) { deployments { id name flow_group_id outcome } }
+}"""
+
+
+def apply_items_steps(hw: Any, items: list[dict[str, Any]], dry_run: bool = False):
+    """`apply_deployments` on the server: one transaction, upsert by (flow_group_id, name)."""
+    # Upserts by name: resending after a lost answer gives the same result ("unchanged").
+    request = _request(APPLY_DEPLOYMENTS, {"input": {"deployments": items, "dry_run": dry_run}}, idempotent=True,
+                       extract=lambda d: d["apply_deployments"]["deployments"])
+    return (yield request)
+
+
+def _deployment_mutation(name: str, values: dict[str, Any], select: str = "success", idempotent: bool = True):
+    document = f"mutation($input: {name}_input!) {{ {name}(input: $input) {{ {select} }} }}"
+    return (yield _request(document, {"input": values}, idempotent=idempotent,
+                           extract=lambda d: (d.get(name) or {}).get(select)))
+
+
+def run_deployment_steps(hw: Any, deployment_id: str, parameters: dict[str, Any] | None = None,
+                         labels: list[str] | None = None, run_name: str | None = None,
+                         idempotency_key: str | None = None):
+    values = {"deployment_id": deployment_id, "parameters": parameters, "labels": labels,
+              "flow_run_name": run_name, "idempotency_key": idempotency_key or uuid.uuid4().hex}
+    return (yield from _deployment_mutation(
+        "create_flow_run", {k: v for k, v in values.items() if v is not None}, "id"))
+
+
 class DeploymentFileOperations:
-    """Mixed into Client and AsyncClient (which bring `_drive` and the low-level deployment methods)."""
+    """Mixed into Client and AsyncClient (which bring `_drive`). The low-level methods here are
+    what the spec files and the CLI need; Operations may define richer ones of the same names."""
+
+    def apply_deployment_items(self, items: list[dict[str, Any]], dry_run: bool = False) -> Any:
+        """Create or update deployments by (flow_group_id, name) in one transaction (all or
+        nothing); returns `{id, name, flow_group_id, outcome}` per item."""
+        return self._drive(apply_items_steps(self, items, dry_run))
+
+    def run_deployment(self, deployment_id: str, parameters: dict[str, Any] | None = None,
+                       labels: list[str] | None = None, run_name: str | None = None,
+                       idempotency_key: str | None = None) -> Any:
+        """A flow run of the deployment (its flow, parameters, tags, labels; these override); returns the run id."""
+        return self._drive(run_deployment_steps(self, deployment_id, parameters, labels, run_name, idempotency_key))
+
+    def set_deployment_schedule_active(self, deployment_id: str, active: bool) -> Any:
+        """Turn a deployment's schedule on (runs are created) or off (its future runs are removed)."""
+        name = "set_deployment_schedule_active" if active else "set_deployment_schedule_inactive"
+        return self._drive(_deployment_mutation(name, {"deployment_id": deployment_id}))
+
+    def delete_deployment(self, deployment_id: str) -> Any:
+        """Delete a deployment and its runs that have not started (the others stay, without it)."""
+        return self._drive(_deployment_mutation("delete_deployment", {"deployment_id": deployment_id}, idempotent=False))
 
     def apply_deployments(self, path: str | Path) -> Any:
         """Create or update every deployment a spec file (.py or .yaml) describes, all or nothing.

@@ -171,6 +171,6 @@ def add_deployment_commands(commands: argparse._SubParsersAction, common: argpar
     for name, help, handler in (
         ("pause", "turn the deployment's schedule off (its future runs are removed)", _pause),
         ("resume", "turn the deployment's schedule on again", _resume),
-        ("delete", "delete a deployment (its runs stay, without it)", _delete),
+        ("delete", "delete a deployment and its runs that have not started", _delete),
     ):
         reference(command(name, help, handler))
