@@ -432,6 +432,93 @@ class Operations(DeploymentFileOperations):
         """Rename a run."""
         return (yield _input("set_flow_run_name", {"flow_run_id": flow_run_id, "name": name}, "success", idempotent=True))
 
+    # --- deployments ---------------------------------------------------------------------
+    @operation
+    def create_deployment(
+        self,
+        flow_group_id: str,
+        name: str,
+        *,
+        description: str | None = None,
+        flow_id: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        labels: list[str] | None = None,
+        schedule: dict[str, Any] | list[dict[str, Any]] | None = None,
+        is_schedule_active: bool | None = None,
+    ) -> Steps:
+        """Create a deployment of a flow group (schedule active unless told otherwise); returns its id."""
+        values: dict[str, Any] = {
+            "flow_group_id": flow_group_id, "name": name, "description": description, "flow_id": flow_id,
+            "parameters": parameters, "tags": tags, "labels": labels, "schedule": schedule,
+            "is_schedule_active": is_schedule_active,
+        }
+        return (yield _input("create_deployment", {k: v for k, v in values.items() if v is not None}))
+
+    @operation
+    def update_deployment(self, deployment_id: str, **fields: Any) -> Steps:
+        """Change the given fields (name, description, flow_id, parameters, tags, labels, schedule,
+        is_schedule_active); a field given as None is cleared, one left out keeps its value."""
+        return (yield _input("update_deployment", {"deployment_id": deployment_id, **fields}, idempotent=True))
+
+    @operation
+    def delete_deployment(self, deployment_id: str) -> Steps:
+        """Delete a deployment and its runs that have not started (other runs are kept)."""
+        return (yield _input("delete_deployment", {"deployment_id": deployment_id}, "success"))
+
+    @operation
+    def set_deployment_schedule_active(self, deployment_id: str, active: bool) -> Steps:
+        """Resume (True) or pause (False) a deployment's schedule."""
+        name = "set_deployment_schedule_active" if active else "set_deployment_schedule_inactive"
+        return (yield _input(name, {"deployment_id": deployment_id}, "success", idempotent=True))
+
+    @operation
+    def get_deployments(self, flow_group_id: str | None = None, name: str | None = None) -> Steps:
+        """Deployments (by flow group, then name), each with its columns, `flow_group_name` and
+        the active version's `flow_name` and `project_name` (None when the group has none)."""
+        where: dict[str, Any] = {}
+        if flow_group_id:
+            where["flow_group_id"] = {"_eq": flow_group_id}
+        if name:
+            where["name"] = {"_eq": name}
+        rows = yield Request(doc.DEPLOYMENTS, {"where": where}, idempotent=True, extract=lambda d: d["deployment"])
+        result = []
+        for row in rows:
+            group = row.pop("flow_group") or {}
+            active = (group.get("flows") or [None])[0] or {}
+            result.append({
+                **row,
+                "flow_group_name": group.get("name"),
+                "flow_name": active.get("name"),
+                "project_name": (active.get("project") or {}).get("name"),
+            })
+        return result
+
+    @operation
+    def apply_deployment_items(self, items: list[dict[str, Any]], dry_run: bool = False) -> Steps:
+        """Create or update deployments by (flow_group_id, name), all or nothing; returns
+        `[{id, name, flow_group_id, outcome}]` with outcome "created", "updated" or "unchanged"."""
+        values = {"deployments": items, "dry_run": dry_run}
+        request = _input("apply_deployments", values, "deployments { id name flow_group_id outcome }", idempotent=True)
+        return (yield request)
+
+    @operation
+    def run_deployment(
+        self,
+        deployment_id: str,
+        parameters: dict[str, Any] | None = None,
+        labels: list[str] | None = None,
+        run_name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Steps:
+        """Start a run of a deployment now (its parameters, tags and labels; those given here win);
+        returns the run id."""
+        values: dict[str, Any] = {
+            "deployment_id": deployment_id, "parameters": parameters, "labels": labels, "flow_run_name": run_name,
+            "idempotency_key": idempotency_key or uuid.uuid4().hex,
+        }
+        return (yield _input("create_flow_run", {k: v for k, v in values.items() if v is not None}, idempotent=True))
+
     @operation
     def wait_for_flow_run(
         self, flow_run_id: str, timeout: float | None = None, poll_interval: float = 1.0,

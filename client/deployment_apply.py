@@ -158,7 +158,7 @@ def apply_deployments_steps(hw: Any, path: str | Path):
     known = [d for d in spec.deployments if targets[d.index].flow_group_id]
     if known:
         try:
-            yield from apply_items_steps(
+            yield from hw.apply_deployment_items.steps(
                 hw, [_item(d, targets[d.index].flow_group_id) for d in known], dry_run=True)
         except HeadwaterError as error:
             raise _spec_error(spec, known, error) from None
@@ -181,7 +181,7 @@ def apply_deployments_steps(hw: Any, path: str | Path):
             registered_groups[key] = flow["flow_group_id"]
         target.flow_group_id = registered_groups[key]
     try:
-        outcomes = yield from apply_items_steps(
+        outcomes = yield from hw.apply_deployment_items.steps(
             hw, [_item(d, targets[d.index].flow_group_id) for d in spec.deployments])
     except HeadwaterError as error:
         raise _spec_error(spec, spec.deployments, error) from None
@@ -189,27 +189,6 @@ def apply_deployments_steps(hw: Any, path: str | Path):
         {**outcome, "flow_name": targets[d.index].flow_name, "project": targets[d.index].project}
         for d, outcome in zip(spec.deployments, outcomes)
     ]
-
-
-# Deployments with the name of their flow (its newest version's), for FLOW/DEPLOYMENT references.
-DEPLOYMENTS_WITH_FLOW = """
-query($where: deployment_bool_exp, $limit: Int) {
-  deployment(where: $where, order_by: [{name: asc}], limit: $limit) {
-    id name description flow_group_id flow_id parameters tags labels schedule is_schedule_active created updated
-    flow_group { id flows(order_by: {version: desc}, limit: 1) { id name version project { name } } }
-  }
-}"""
-
-
-def _request(*args: Any, **kwargs: Any) -> Any:
-    from headwater.client.client import Request  # client.py mixes this module in: import late
-
-    return Request(*args, **kwargs)
-
-
-def _with_flow(row: dict[str, Any]) -> dict[str, Any]:
-    flows = (row.get("flow_group") or {}).get("flows") or [{}]
-    return {**row, "flow_name": flows[0].get("name"), "project": (flows[0].get("project") or {}).get("name")}
 
 
 def _is_uuid(text: str) -> bool:
@@ -220,24 +199,14 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-def list_deployments_steps(hw: Any, flow_name: str | None = None, name: str | None = None, limit: int = 1000):
-    where: dict[str, Any] = {}
-    if name:
-        where["name"] = {"_eq": name}
-    request = _request(DEPLOYMENTS_WITH_FLOW, {"where": where, "limit": limit}, idempotent=True,
-                              extract=lambda d: d["deployment"])
-    rows = [_with_flow(row) for row in (yield request)]
-    return [row for row in rows if flow_name is None or row["flow_name"] == flow_name]
-
-
 def find_deployment_steps(hw: Any, reference: str):
     """A deployment from `FLOW/DEPLOYMENT`, its id, or a name only one deployment has."""
-    if _is_uuid(reference):
-        rows = yield from _by_id(hw, reference)
-        if rows:
-            return rows[0]
     flow_name, slash, name = reference.rpartition("/")
-    rows = yield from list_deployments_steps(hw, flow_name if slash else None, name)
+    rows = yield from hw.get_deployments.steps(hw, name=name)
+    if slash:
+        rows = [row for row in rows if row["flow_name"] == flow_name]
+    if not rows and not slash and _is_uuid(reference):
+        rows = [row for row in (yield from hw.get_deployments.steps(hw)) if row["id"] == reference]
     if not rows:
         raise NotFound(f"No deployment {reference!r}.")
     if len(rows) > 1:
@@ -246,64 +215,9 @@ def find_deployment_steps(hw: Any, reference: str):
     return rows[0]
 
 
-def _by_id(hw: Any, deployment_id: str):
-    request = _request(DEPLOYMENTS_WITH_FLOW, {"where": {"id": {"_eq": deployment_id}}, "limit": 1},
-                              idempotent=True, extract=lambda d: d["deployment"])
-    return [_with_flow(row) for row in (yield request)]
-
-
-APPLY_DEPLOYMENTS = """
-mutation($input: apply_deployments_input!) {
-  apply_deployments(input: $input) { deployments { id name flow_group_id outcome } }
-}"""
-
-
-def apply_items_steps(hw: Any, items: list[dict[str, Any]], dry_run: bool = False):
-    """`apply_deployments` on the server: one transaction, upsert by (flow_group_id, name)."""
-    # Upserts by name: resending after a lost answer gives the same result ("unchanged").
-    request = _request(APPLY_DEPLOYMENTS, {"input": {"deployments": items, "dry_run": dry_run}}, idempotent=True,
-                       extract=lambda d: d["apply_deployments"]["deployments"])
-    return (yield request)
-
-
-def _deployment_mutation(name: str, values: dict[str, Any], select: str = "success", idempotent: bool = True):
-    document = f"mutation($input: {name}_input!) {{ {name}(input: $input) {{ {select} }} }}"
-    return (yield _request(document, {"input": values}, idempotent=idempotent,
-                           extract=lambda d: (d.get(name) or {}).get(select)))
-
-
-def run_deployment_steps(hw: Any, deployment_id: str, parameters: dict[str, Any] | None = None,
-                         labels: list[str] | None = None, run_name: str | None = None,
-                         idempotency_key: str | None = None):
-    values = {"deployment_id": deployment_id, "parameters": parameters, "labels": labels,
-              "flow_run_name": run_name, "idempotency_key": idempotency_key or uuid.uuid4().hex}
-    return (yield from _deployment_mutation(
-        "create_flow_run", {k: v for k, v in values.items() if v is not None}, "id"))
-
-
 class DeploymentFileOperations:
-    """Mixed into Client and AsyncClient (which bring `_drive`). The low-level methods here are
-    what the spec files and the CLI need; Operations may define richer ones of the same names."""
-
-    def apply_deployment_items(self, items: list[dict[str, Any]], dry_run: bool = False) -> Any:
-        """Create or update deployments by (flow_group_id, name) in one transaction (all or
-        nothing); returns `{id, name, flow_group_id, outcome}` per item."""
-        return self._drive(apply_items_steps(self, items, dry_run))
-
-    def run_deployment(self, deployment_id: str, parameters: dict[str, Any] | None = None,
-                       labels: list[str] | None = None, run_name: str | None = None,
-                       idempotency_key: str | None = None) -> Any:
-        """A flow run of the deployment (its flow, parameters, tags, labels; these override); returns the run id."""
-        return self._drive(run_deployment_steps(self, deployment_id, parameters, labels, run_name, idempotency_key))
-
-    def set_deployment_schedule_active(self, deployment_id: str, active: bool) -> Any:
-        """Turn a deployment's schedule on (runs are created) or off (its future runs are removed)."""
-        name = "set_deployment_schedule_active" if active else "set_deployment_schedule_inactive"
-        return self._drive(_deployment_mutation(name, {"deployment_id": deployment_id}))
-
-    def delete_deployment(self, deployment_id: str) -> Any:
-        """Delete a deployment and its runs that have not started (the others stay, without it)."""
-        return self._drive(_deployment_mutation("delete_deployment", {"deployment_id": deployment_id}, idempotent=False))
+    """Mixed into Client and AsyncClient, which bring `_drive` and the low-level deployment
+    methods (`get_deployments`, `apply_deployment_items`, `run_deployment`, ...)."""
 
     def apply_deployments(self, path: str | Path) -> Any:
         """Create or update every deployment a spec file (.py or .yaml) describes, all or nothing.
@@ -314,12 +228,7 @@ class DeploymentFileOperations:
         spec with `flow_location` raises `PrefectMissing` (also a BadRequest)."""
         return self._drive(apply_deployments_steps(self, path))
 
-    def list_deployments_with_flows(self, flow_name: str | None = None, name: str | None = None) -> Any:
-        """Deployments (optionally of one flow, by name, or with one name), each with `flow_name`
-        and `project` (its flow's newest version's)."""
-        return self._drive(list_deployments_steps(self, flow_name, name))
-
     def find_deployment(self, reference: str) -> Any:
-        """One deployment from `FLOW/DEPLOYMENT`, its id, or a name no other deployment has
-        (NotFound, or BadRequest when the name is ambiguous)."""
+        """One deployment (as `get_deployments` returns it) from `FLOW/DEPLOYMENT`, its id, or a
+        name no other deployment has (NotFound, or BadRequest when the name is ambiguous)."""
         return self._drive(find_deployment_steps(self, reference))

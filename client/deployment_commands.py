@@ -68,7 +68,8 @@ def _create(hw: Client, args: argparse.Namespace) -> int:
 def _ls(hw: Client, args: argparse.Namespace) -> int:
     rows = [
         {**d, "schedule_summary": schedule_summary(d.get("schedule")), "tag_list": ", ".join(d.get("tags") or []) or "-"}
-        for d in hw.list_deployments_with_flows(flow_name=args.flow)
+        for d in hw.get_deployments()
+        if args.flow is None or d["flow_name"] == args.flow
     ]
     rows.sort(key=lambda d: (d["flow_name"] or "", d["name"]))
     print(format_table(rows, [("FLOW", "flow_name"), ("NAME", "name"), ("SCHEDULE", "schedule_summary"),
@@ -78,14 +79,13 @@ def _ls(hw: Client, args: argparse.Namespace) -> int:
 
 def _inspect(hw: Client, args: argparse.Namespace) -> int:
     deployment = hw.find_deployment(args.deployment)
-    shown = {key: value for key, value in deployment.items() if key != "flow_group"}
     if args.json:
-        print(json.dumps(shown, indent=2, sort_keys=True))
+        print(json.dumps(deployment, indent=2, sort_keys=True))
         return 0
     details = {
         "name": deployment["name"],
         "flow": deployment["flow_name"],
-        "project": deployment["project"],
+        "project": deployment["project_name"],
         "id": deployment["id"],
         "description": deployment.get("description") or "-",
         "parameters": json.dumps(deployment.get("parameters") or {}),

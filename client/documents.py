@@ -115,6 +115,23 @@ query {
   agent(order_by: {last_queried: desc_nulls_last}) { id name type labels last_queried }
 }"""
 
+CREATE_DEPLOYMENT = mutation("create_deployment")
+UPDATE_DEPLOYMENT = mutation("update_deployment")
+DELETE_DEPLOYMENT = mutation("delete_deployment", "success")
+SET_DEPLOYMENT_SCHEDULE_ACTIVE = mutation("set_deployment_schedule_active", "success")
+SET_DEPLOYMENT_SCHEDULE_INACTIVE = mutation("set_deployment_schedule_inactive", "success")
+APPLY_DEPLOYMENTS = mutation("apply_deployments", "deployments { id name flow_group_id outcome }")
+DEPLOYMENTS = """
+query($where: deployment_bool_exp) {
+  deployment(where: $where, order_by: [{flow_group_id: asc}, {name: asc}]) {
+    id name description flow_group_id flow_id parameters tags labels schedule is_schedule_active created updated
+    flow_group {
+      id name
+      flows(where: {archived: {_eq: false}}, order_by: {version: desc}, limit: 1) { id name version project { name } }
+    }
+  }
+}"""
+
 ALL = {
     name: value
     for name, value in dict(globals()).items()

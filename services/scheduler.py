@@ -1,4 +1,5 @@
-"""Scheduler: keeps the next runs of every active schedule created, batch by batch.
+"""Scheduler: keeps the next runs of every active schedule (flows' and deployments') created,
+batch by batch.
 
 Most passes only move each schedule's window on by a run as time passes; those are logged at
 DEBUG. A pass that fills a window (a new or changed schedule, or after downtime) is INFO.
@@ -10,7 +11,7 @@ import logging
 import uuid
 
 from headwater.server.db.engine import transaction
-from headwater.server.domain import scheduling
+from headwater.server.domain import deployment_scheduling, scheduling
 from headwater.services.loop import LoopService
 
 
@@ -20,10 +21,11 @@ class Scheduler(LoopService):
     def __init__(self, *args, max_runs: int = scheduling.DEFAULT_MAX_RUNS, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_runs = max_runs
-        self.flows_seen = 0  # in the last pass
+        self.flows_seen = 0  # flows and deployments, in the last pass
 
     async def run_once(self) -> int:
-        """One pass over every active schedule, `batch_size` flows per transaction."""
+        """One pass over every active schedule, `batch_size` flows per transaction, then the
+        deployments' schedules, `batch_size` deployments per transaction."""
         now = self.clock()
         after: uuid.UUID | None = None
         created = 0
@@ -32,6 +34,17 @@ class Scheduler(LoopService):
             async with transaction(self.sessions) as session:
                 batch = await scheduling.schedule_batch(
                     session, now=now, max_runs=self.max_runs, limit=self.batch_size, after_flow_id=after
+                )
+            created += batch.runs_created
+            seen += batch.flows_seen
+            if batch.flows_seen < self.batch_size:
+                break
+            after = batch.last_flow_id
+        after = None
+        while not self._stopping.is_set():
+            async with transaction(self.sessions) as session:
+                batch = await deployment_scheduling.schedule_deployment_batch(
+                    session, now=now, max_runs=self.max_runs, limit=self.batch_size, after_id=after
                 )
             created += batch.runs_created
             seen += batch.flows_seen

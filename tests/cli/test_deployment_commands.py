@@ -96,7 +96,7 @@ def test_create_reapply_update_and_manage(live_server, flows, tmp_path):
         "Created deployment 'nightly' for flow 'report'",
     ]
     with Client(url) as hw:
-        before = {(d["flow_name"], d["name"]): d for d in hw.list_deployments_with_flows()}
+        before = {(d["flow_name"], d["name"]): d for d in hw.get_deployments()}
     assert set(before) == {("load", "nightly"), ("load", "hourly"), ("report", "nightly")}
     nightly = before[("load", "nightly")]
     assert nightly["parameters"] == {"region": "eu", "n": 2} and nightly["tags"] == ["nightly", "full"]
@@ -111,7 +111,7 @@ def test_create_reapply_update_and_manage(live_server, flows, tmp_path):
         "Unchanged deployment 'nightly' for flow 'report'",
     ]
     with Client(url) as hw:
-        after = {(d["flow_name"], d["name"]): d for d in hw.list_deployments_with_flows()}
+        after = {(d["flow_name"], d["name"]): d for d in hw.get_deployments()}
     assert after == before, "re-applying an unchanged file changes nothing (same ids, same updated)"
 
     write(tmp_path, "spec.yaml", SPEC.replace("region: eu, n: 2", "region: eu, n: 3"))
