@@ -157,9 +157,15 @@ def apply_deployments_steps(hw: Any, path: str | Path):
     # --- step 3: the server checks what it can before anything is written -------------------
     known = [d for d in spec.deployments if targets[d.index].flow_group_id]
     if known:
+        items = [_item(d, targets[d.index].flow_group_id) for d in known]
+        for d, item in zip(known, items):
+            if targets[d.index].script_flow is not None:
+                # The server would check required parameters against the version registered
+                # now, not the script about to be registered (checked above instead); an
+                # inactive schedule skips only that check.
+                item["is_schedule_active"] = False
         try:
-            yield from hw.apply_deployment_items.steps(
-                hw, [_item(d, targets[d.index].flow_group_id) for d in known], dry_run=True)
+            yield from hw.apply_deployment_items.steps(hw, items, dry_run=True)
         except HeadwaterError as error:
             raise _spec_error(spec, known, error) from None
 

@@ -213,3 +213,19 @@ def test_without_prefect_one_clear_line(prefect, live_server, project_dir, tmp_p
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "headwater: deployments with flow_location need Prefect Core 1.x: pip install 'headwater[prefect]'"]
+
+
+async def test_a_renamed_required_parameter_is_checked_against_the_new_script(prefect, live_server, project_dir, db):
+    """The server's dry run sees the registered version; the new script's parameters decide."""
+    spec = project_dir / "spec.yaml"
+    spec.write_text(textwrap.dedent(SPEC_YAML) + "  schedule: {interval: 3600}\n")
+    assert headwater(prefect, live_server, project_dir, "deployment", "create", "spec.yaml").returncode == 0
+    script = project_dir / "addition_machine.py"
+    script.write_text(script.read_text().replace('Parameter("nums")', 'Parameter("values")'))
+    spec.write_text(spec.read_text().replace("nums:", "values:"))
+    renamed = headwater(prefect, live_server, project_dir, "deployment", "create", "spec.yaml")
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stdout.splitlines()[1:] == ["Updated deployment 'my-first-deployment' for flow 'Addition Machine'"]
+    assert await db.scalar(text("SELECT parameters FROM deployment")) == {"values": [1, 2, 3, 4]}
+    assert await db.scalar(text("SELECT count(*) FROM flow")) == 2
+    await db.rollback()
