@@ -136,11 +136,15 @@ def _rrule_clock(entry: dict[str, Any], where: str) -> RRuleClock:
         if not isinstance(rule, dateutil_rrule.rrule):
             raise ValueError("expected a single RRULE (with an optional DTSTART)")
         start = rule._dtstart
-        # Wall times in the schedule's zone: dateutil keeps the wall clock of an aware DTSTART.
-        start = start.replace(tzinfo=tz) if start.tzinfo is None else start.astimezone(tz)
+        # Wall times in the schedule's zone (dateutil keeps the wall clock of an aware DTSTART);
+        # a DTSTART with its own TZID keeps that zone unless `timezone` is given.
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=tz)
+        elif "timezone" in entry:
+            start = start.astimezone(tz)
         until = rule._until
         if until is not None and until.tzinfo is None:
-            until = until.replace(tzinfo=tz)
+            until = until.replace(tzinfo=start.tzinfo)
         rule = rule.replace(dtstart=start, until=until)
     except (ValueError, TypeError, OverflowError) as error:
         raise ScheduleError(f"{where}.rrule: invalid rrule {text!r}: {error}") from None

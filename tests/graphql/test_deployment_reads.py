@@ -20,7 +20,7 @@ async def seed(gql, tenant_id) -> dict:
 
 
 async def test_where_order_limit_offset_distinct_and_aggregate(gql, tenant_id):
-    world = await seed(gql, tenant_id)
+    seeded = await seed(gql, tenant_id)
     page = await gql("{ deployment(order_by: {name: asc}, limit: 2, offset: 1) { name } }")
     assert [d["name"] for d in page["deployment"]] == ["b", "c"]
     tagged = await gql('{ deployment(where: {tags: {_contains: ["x"]}}, order_by: {name: desc}) { name } }')
@@ -29,18 +29,18 @@ async def test_where_order_limit_offset_distinct_and_aggregate(gql, tenant_id):
     assert [d["name"] for d in distinct["deployment"]] == ["a"]
     count = await gql('{ deployment_aggregate(where: {flow_id: {_is_null: true}}) { aggregate { count } } }')
     assert count["deployment_aggregate"]["aggregate"]["count"] == 2
-    pinned = await gql(f'{{ deployment_by_pk(id: "{world["ids"]["c"]}") {{ flow {{ id name }} flow_group {{ id }} }} }}')
-    assert pinned["deployment_by_pk"] == {"flow": {"id": world["flow_id"], "name": "reader"},
-                                          "flow_group": {"id": world["flow_group_id"]}}
+    pinned = await gql(f'{{ deployment_by_pk(id: "{seeded["ids"]["c"]}") {{ flow {{ id name }} flow_group {{ id }} }} }}')
+    assert pinned["deployment_by_pk"] == {"flow": {"id": seeded["flow_id"], "name": "reader"},
+                                          "flow_group": {"id": seeded["flow_group_id"]}}
 
 
 async def test_flow_run_deployment_and_tag_filters(gql, tenant_id):
-    world = await seed(gql, tenant_id)
-    run_id = (await gql.mutate("create_flow_run", {"deployment_id": world["ids"]["a"], "tags": ["z"]}))["id"]
-    plain = (await gql.mutate("create_flow_run", {"flow_id": world["flow_id"]}))["id"]
+    seeded = await seed(gql, tenant_id)
+    run_id = (await gql.mutate("create_flow_run", {"deployment_id": seeded["ids"]["a"], "tags": ["z"]}))["id"]
+    plain = (await gql.mutate("create_flow_run", {"flow_id": seeded["flow_id"]}))["id"]
     data = await gql("{ flow_run(order_by: {created: asc}) { id tags deployment_id deployment { name } } }")
     assert data["flow_run"] == [
-        {"id": run_id, "tags": ["x", "y", "z"], "deployment_id": world["ids"]["a"], "deployment": {"name": "a"}},
+        {"id": run_id, "tags": ["x", "y", "z"], "deployment_id": seeded["ids"]["a"], "deployment": {"name": "a"}},
         {"id": plain, "tags": [], "deployment_id": None, "deployment": None},
     ]
     for where, expected in (('{tags: {_contains: ["y", "z"]}}', [run_id]), ('{tags: {_contains: "x"}}', [run_id]),
