@@ -187,7 +187,8 @@ class _Watcher:
                 name = (task_run.get("task") or {}).get("name") or task_run.get("name") or ""
                 index = task_run.get("map_index")
                 self.task_names[task_run["id"]] = f"{name}[{index}]" if index is not None and index >= 0 else name
-        return self.task_names.get(task_run_id)
+            self.task_names.setdefault(task_run_id, "")  # gone meanwhile: ask once, not per line
+        return self.task_names[task_run_id] or None
 
     def maybe_hint(self, run: dict[str, Any]) -> None:
         if run["state"] != "Scheduled":

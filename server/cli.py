@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from headwater.server import __version__
+from headwater.server.data_dir import DataDirError
 from headwater.server.settings import Settings, SettingsError
 
 logger = logging.getLogger("headwater")
@@ -110,9 +111,11 @@ def database(settings: Settings, supervise: bool = False) -> Iterator[Settings]:
     if settings.database_url:
         yield settings
         return
+    from headwater.server.data_dir import prepare_data_dir
     from headwater.server.embedded import EmbeddedPostgres
     from headwater.server.embedded_supervisor import EmbeddedPostgresSupervisor
 
+    prepare_data_dir(settings.data_dir)
     embedded = EmbeddedPostgres(settings.data_dir)
     logger.info("embedded Postgres ready (data in %s)", embedded.pgdata)
     supervisor = EmbeddedPostgresSupervisor(embedded) if supervise else None
@@ -349,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     try:
         return args.handler(settings, args)
+    except DataDirError as exc:
+        print(f"headwater: {exc}", file=sys.stderr)
+        return 2
     except Stopped:
         return 0  # asked to stop (SIGTERM/SIGINT) while starting: everything started has been stopped
     except KeyboardInterrupt:

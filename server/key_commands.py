@@ -20,7 +20,7 @@ def add_key_commands(commands: argparse._SubParsersAction, database_flags: Calla
     key = commands.add_parser("key", help="create, list and revoke API keys")
     actions = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
     create = actions.add_parser("create", help="create a key and print it (once: it is not stored)")
-    create.add_argument("name")
+    create.add_argument("name", help="a unique name for the key (who or what uses it)")
     # argparse refuses any other role with exit code 2 and the list of choices.
     create.add_argument("--role", required=True, choices=api_keys.ROLES,
                         help="read: queries only; run: agents and flow runs; admin: everything")
@@ -28,7 +28,7 @@ def add_key_commands(commands: argparse._SubParsersAction, database_flags: Calla
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")
     listing.set_defaults(handler=cmd_key_list)
     revoke = actions.add_parser("revoke", help="revoke a key; servers refuse it within seconds")
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the name the key was created with")
     revoke.set_defaults(handler=cmd_key_revoke)
     for parser in (create, listing, revoke):
         database_flags(parser)

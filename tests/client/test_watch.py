@@ -132,7 +132,7 @@ def test_hints_why_no_agent_takes_the_run(live_server, hw, monkeypatch):
 @pytest.mark.pure
 def test_agent_hint_reasons():
     now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
-    ago = lambda seconds: (now - dt.timedelta(seconds=seconds)).isoformat()  # noqa: E731
+    ago = lambda seconds: (now - dt.timedelta(seconds=seconds)).isoformat()
     run = {"labels": [], "scheduled_start_time": ago(30)}
     stale = [{"id": "1", "name": "old", "labels": [], "last_queried": ago(3600)}]
     assert agent_hint(run, stale, now)[1] == (
