@@ -2,7 +2,8 @@
 
 Same conventions as client/commands.py: tables for lists, one line per result, errors on stderr
 prefixed `headwater: `, and exit codes 0 done, 1 the server refused or failed, 2 bad usage or a
-bad spec file, 3 server unreachable, 4 a watched run ended in a state other than Success.
+bad spec file, 3 server unreachable, 4 a watched run ended in a state other than Success
+(130: Ctrl-C stopped watching; the run goes on).
 A deployment is named `FLOW/DEPLOYMENT`, by its id, or by a name only one deployment has.
 """
 
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from headwater.client.client import Client
-from headwater.client.commands import EXIT_FAILED, EXIT_RUN_NOT_SUCCESSFUL, EXIT_USAGE, format_table, parse_params
+from headwater.client.commands import EXIT_RUN_NOT_SUCCESSFUL, EXIT_USAGE, format_table, parse_params
 from headwater.client.deployment_specs import DeploymentSpecError, spec_kind
+from headwater.client.errors import HeadwaterError
 from headwater.client.watch import watch_flow_run
 
 
@@ -112,10 +114,13 @@ def _run(hw: Client, args: argparse.Namespace) -> int:
         return 0
     try:
         final = watch_flow_run(hw, run_id, timeout=args.timeout)
-    except TimeoutError:
-        run = hw.get_flow_run(run_id) or {}
-        print(f"headwater: Flow run {run_id} is still {run.get('state')} after {args.timeout} s.", file=sys.stderr)
-        return EXIT_FAILED
+    except TimeoutError as exc:
+        raise HeadwaterError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"headwater: stopped watching; flow run {run_id} goes on (headwater run show {run_id})",
+              file=sys.stderr)
+        return 130
+    print(f"Flow run {run_id} finished: {final}")
     return 0 if final == "Success" else EXIT_RUN_NOT_SUCCESSFUL
 
 
