@@ -28,6 +28,7 @@ from typing import Any, Callable, Concatenate, Generator, ParamSpec
 import httpx
 
 from headwater.client import documents as doc
+from headwater.client.deployment_apply import DeploymentFileOperations
 from headwater.client.errors import (
     BadRequest,
     Conflict,
@@ -110,8 +111,9 @@ def _iso(value: dt.datetime | str | None) -> str | None:
     return value.isoformat()
 
 
-class Operations:
-    """Every operation, as steps; `Client` and `AsyncClient` add the transport."""
+class Operations(DeploymentFileOperations):
+    """Every operation, as steps; `Client` and `AsyncClient` add the transport (spec files:
+    deployment_apply.py)."""
 
     _tenant_id: str | None = None
 

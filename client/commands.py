@@ -245,7 +245,7 @@ PARAM_HELP = (
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add `project`, `flow` and `run` to the `headwater` parser."""
+    """Add `project`, `flow`, `run` and `deployment` (deployment_commands.py) to the `headwater` parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="headwater URL (default $HEADWATER_URL or http://127.0.0.1:4200)")
     common.add_argument("--api-key", help="API key (default $HEADWATER_API_KEY)")
@@ -306,6 +306,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         parser = command(runs, name, help, handler)
         parser.add_argument("run", metavar="RUN",
                             help=f"run id, a unique prefix of it (at least {MIN_PREFIX} hex digits) or the run's name")
+
+    from headwater.client.deployment_commands import add_deployment_commands
+
+    add_deployment_commands(commands, common)
 
 
 def run_client_command(args: argparse.Namespace) -> int:

@@ -114,6 +114,7 @@ AGENTS = """
 query {
   agent(order_by: {last_queried: desc_nulls_last}) { id name type labels last_queried }
 }"""
+
 CREATE_DEPLOYMENT = mutation("create_deployment")
 UPDATE_DEPLOYMENT = mutation("update_deployment")
 DELETE_DEPLOYMENT = mutation("delete_deployment", "success")

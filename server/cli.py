@@ -6,6 +6,7 @@
     headwater db upgrade | reset    schema migrations
     headwater key create|list|revoke  API keys with roles (on the database directly)
     headwater project|flow|run ...  talk to a running server (client/commands.py)
+    headwater deployment ...        deployments from spec files (client/deployment_commands.py)
 
 Settings come from HEADWATER_* environment variables; flags override them.
 """
