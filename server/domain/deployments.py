@@ -311,7 +311,9 @@ async def apply_deployments(
     Every item is validated before anything is written; an error names the item
     (`deployments[i] (name 'x'): field: ...`). An item whose fields all equal the stored ones is
     "unchanged" and not written at all. Fields an item leaves out take their defaults, as in
-    create (the item describes the whole deployment). With `dry_run`, nothing is written.
+    create (the item describes the whole deployment), except `is_schedule_active`: left out, an
+    existing deployment keeps it, so a paused schedule stays paused. With `dry_run`, nothing is
+    written.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     seen: dict[tuple[Any, Any], int] = {}
@@ -334,10 +336,13 @@ async def apply_deployments(
             except NotFound as error:
                 raise InvalidInput(f"flow_group_id: {error.message}") from None
             values = {field: item.get(field) for field in FIELDS}
+            existing = await _by_name(session, group.id, name, for_update=True) if isinstance(name, str) else None
+            if existing is not None and values["is_schedule_active"] is None:
+                # A pause outlives re-applying a spec that does not mention it.
+                values["is_schedule_active"] = existing.is_schedule_active
             values = await _validate(session, group, values, max_bytes=max_bytes, now=now)
         except InvalidInput as error:
             raise _field_error(prefix, error) from None
-        existing = await _by_name(session, group.id, values["name"], for_update=True)
         plans.append((group, existing, values))
     outcomes = []
     for group, existing, values in plans:

@@ -223,6 +223,20 @@ async def test_apply_creates_updates_and_leaves_unchanged(gql, db, flow):
     assert len(hourly) == 10 and all(r["parameters"]["nums"] == [3] for r in hourly), "runs follow the change"
 
 
+async def test_re_applying_keeps_a_paused_schedule_paused(gql, db, flow):
+    item = {"flow_group_id": flow["flow_group_id"], "name": "hourly", "parameters": {"nums": [1]},
+            "schedule": {"interval": 3600}}
+    (created,) = (await gql(APPLY, {"input": {"deployments": [item]}}))["apply_deployments"]["deployments"]
+    await gql.mutate("set_deployment_schedule_inactive", {"deployment_id": created["id"]}, "success")
+    (again,) = (await gql(APPLY, {"input": {"deployments": [item]}}))["apply_deployments"]["deployments"]
+    assert again["outcome"] == "unchanged"
+    assert (await deployment(gql, created["id"]))["is_schedule_active"] is False
+    assert await runs(db) == []
+    (resumed,) = (await gql(APPLY, {"input": {"deployments": [{**item, "is_schedule_active": True}]}})
+                  )["apply_deployments"]["deployments"]
+    assert resumed["outcome"] == "updated" and len(await runs(db)) == 10
+
+
 async def test_apply_is_all_or_nothing(gql, db, flow):
     group = flow["flow_group_id"]
     good = {"flow_group_id": group, "name": "good", "parameters": {"nums": [1]}, "schedule": {"interval": 3600}}
