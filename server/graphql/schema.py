@@ -67,7 +67,7 @@ schema = HeadwaterSchema(
         auto_camel_case=False, default_resolver=resolve_field, scalar_map=SCALAR_MAP
     ),
     extensions=[
-        lambda: LimitedParserCache(maxsize=512),
+        LimitedParserCache,
         DocumentValidationCache,
         RoleCheck,
     ],

@@ -52,13 +52,15 @@ from graphql import (
     FloatValueNode,
     IntValueNode,
     VariableDefinitionNode,
+    parse,
     type_from_ast,
 )
 from graphql.validation import MaxIntrospectionDepthRule
-from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from headwater.server.domain.errors import InvalidInput
+from headwater.server.graphql.document_shapes import ShapeInfo, ShapeParser
 from headwater.server.settings import Settings
 
 # Fields whose subtree is the schema's own description: bounded by MaxIntrospectionDepthRule
@@ -106,14 +108,19 @@ _FIELDS: dict[type, tuple[str, ...]] = {}
 _ABSTRACTED = frozenset({StringValueNode, IntValueNode, FloatValueNode})
 
 
-def document_key(document: DocumentNode) -> tuple:
+def document_key(document: DocumentNode, *, positional: bool = False) -> tuple:
     """The document's AST as nested tuples, locations dropped, literal values abstracted.
 
     A string/int/float literal becomes (kind, n), where n numbers the distinct values in order
     of first appearance (a block string and a quoted string of the same text are distinct, as
     they print differently), so equal values stay equal and different ones different.
+
+    `positional` gives the structure alone: every literal, those in variable definitions too,
+    becomes (kind, its position), so (structure, which literals are equal, the verbatim values
+    in variable definitions) determines the key above (see `shape_key`).
     """
     literals: dict[tuple, int] = {}
+    positions = iter(range(1 << 62))
 
     def walk(value: Any, abstract: bool) -> Any:
         kind = type(value)
@@ -123,6 +130,8 @@ def document_key(document: DocumentNode) -> tuple:
             return tuple([walk(item, abstract) for item in value])
         if not isinstance(value, Node):
             return value  # a bool, None, an OperationType, a string of a non-abstracted value
+        if positional and kind in _ABSTRACTED:
+            return (value.kind, "at", next(positions))
         if abstract and kind in _ABSTRACTED:
             identity = (kind, value.value, getattr(value, "block", None))
             return (value.kind, literals.setdefault(identity, len(literals)))
@@ -133,6 +142,30 @@ def document_key(document: DocumentNode) -> tuple:
         return (value.kind, *[walk(getattr(value, name, None), inner) for name in names])
 
     return walk(document, True)
+
+
+class _Structure:
+    """A positional document key with its hash computed once (it is looked up per request)."""
+
+    __slots__ = ("value", "hash")
+
+    def __init__(self, value: tuple):
+        self.value, self.hash = value, hash(value)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, _Structure) and self.hash == other.hash and self.value == other.value)
+
+
+def shape_key(shape: ShapeInfo) -> tuple:
+    """The validation key of a document of a known shape, equal for two such documents exactly
+    when their `document_key`s are equal, without walking the document."""
+    template = shape.template
+    if template.structure is None:
+        template.structure = _Structure(document_key(template.document, positional=True))
+    return ("shape", template.structure, shape.pattern, shape.defaults)
 
 
 # ---------------------------------------------------------------------------- cost limits
@@ -332,19 +365,41 @@ def longest_list(value: Any, type_: GraphQLInputType, path: str = "") -> tuple[i
 # ---------------------------------------------------------------------------- extensions
 
 
-class LimitedParserCache(ParserCache):
-    """Strawberry's parse cache, with the token limit of the request's settings (what
-    MaxTokensLimiter does) and an error that names the setting."""
+class LimitedParserCache(SchemaExtension):
+    """Parses each document shape once (headwater.server.graphql.document_shapes), with the
+    token limit of the request's settings (what MaxTokensLimiter does) and an error that
+    names the setting. Identical texts skip even the lexer."""
+
+    TEXT_ENTRIES = 512
+    _by_text: "OrderedDict[tuple[str, int | None], tuple[DocumentNode, ShapeInfo | None]]" = OrderedDict()
+    shapes = ShapeParser(maxsize=1024)
 
     def on_operation(self) -> Iterator[None]:
         limit = request_settings(self.execution_context.context).max_query_tokens
         self.execution_context.parse_options["max_tokens"] = limit
         yield
 
+    def parse(self, query: str, max_tokens: int | None) -> tuple[DocumentNode, "ShapeInfo | None"]:
+        key = (query, max_tokens)
+        cached = self._by_text.get(key)
+        if cached is not None:
+            self._by_text.move_to_end(key)
+            return cached
+        parsed = self.shapes.parse(query, max_tokens)
+        self._by_text[key] = parsed
+        if len(self._by_text) > self.TEXT_ENTRIES:
+            self._by_text.popitem(last=False)
+        return parsed
+
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        options = dict(context.parse_options)
+        max_tokens = options.pop("max_tokens", None)
         try:
-            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+            if options:  # options this cache does not model: graphql-core's parser alone
+                context.graphql_document = parse(context.query, max_tokens=max_tokens, **options)
+            else:
+                context.graphql_document, context.headwater_shape = self.parse(context.query, max_tokens)
         except GraphQLError as error:
             limit = context.parse_options.get("max_tokens")
             if limit is not None and f"more than {limit} tokens" in error.message:
@@ -373,8 +428,12 @@ class DocumentValidationCache(SchemaExtension):
         context = self.execution_context
         document: DocumentNode = context.graphql_document  # type: ignore[assignment]
         limits = DocumentLimits.of(request_settings(context.context))
+        shape: ShapeInfo | None = getattr(context, "headwater_shape", None)
         try:
-            key: tuple | None = (limits, context.validation_rules, document_key(document))
+            if shape is not None:
+                key: tuple | None = (limits, context.validation_rules, shape_key(shape))
+            else:
+                key = (limits, context.validation_rules, document_key(document))
         except RecursionError:
             key = None  # too deep to key: validated every time, never cached
         variables = self._valid.get(key) if key is not None else None
