@@ -2,9 +2,9 @@
 scripts post the very same text to /graphql (pages embed the ones their scripts need).
 
 Each is written to stay on an index at any size (see the notes): runs are always found through
-`flow_id` / `state` / `scheduled_start_time` / `state_start_time` (ix_flow_run_flow_id_scheduled_start_time,
-ix_flow_run_state_start_time, ix_flow_run_state), logs through (flow_run_id, timestamp), and every
-list has a `limit`.
+`flow_id` / `state` / `scheduled_start_time` / `start_time` (ix_flow_run_flow_id_scheduled_start_time,
+ix_flow_run_state, ix_flow_run_start_time), logs through (flow_run_id, timestamp), and every list
+has a `limit`.
 """
 
 TENANT = """
@@ -12,22 +12,23 @@ query Tenant($slug: String!) {
   tenant(where: {slug: {_eq: $slug}}, limit: 1) { id name slug }
 }"""
 
-RUN_FIELDS = "id name state state_message scheduled_start_time start_time end_time state_start_time flow { id name flow_group_id }"
+RUN_FIELDS = "id name state state_message scheduled_start_time start_time end_time state_timestamp flow { id name flow_group_id }"
 
-# Dashboard. `$scope` narrows every run list to the tenant (and a project); finished states are
-# counted over the window by their state_start_time (ix_flow_run_state_start_time), current ones
-# (Scheduled, Submitted, Running) whatever their age (ix_flow_run_state).
+# Dashboard. `$scope` narrows every run list to the tenant (and a project). Finished states count
+# the runs that *started* in the window (ix_flow_run_start_time: a range scan of the window, not
+# of every Success ever; a finished state's own start time is null); current ones (Scheduled,
+# Submitted, Running) whatever their age (ix_flow_run_state).
 DASHBOARD = """
 query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!) {
   project(where: {tenant_id: {_eq: $tenant}}, order_by: {name: asc}, limit: 500) { id name }
   scheduled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Scheduled"}}]}) { aggregate { count } }
   submitted: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Submitted"}}]}) { aggregate { count } }
   running: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Running"}}]}) { aggregate { count } }
-  success: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Success"}, state_start_time: {_gte: $since}}]}) { aggregate { count } }
-  failed: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Failed"}, state_start_time: {_gte: $since}}]}) { aggregate { count } }
-  cancelled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Cancelled"}, state_start_time: {_gte: $since}}]}) { aggregate { count } }
-  in_progress: flow_run(where: {_and: [$scope, {state: {_in: ["Running", "Submitted", "Cancelling"]}}]}, order_by: {state_start_time: desc}, limit: 10) { %(run)s }
-  failed_runs: flow_run(where: {_and: [$scope, {state: {_eq: "Failed"}, state_start_time: {_gte: $since}}]}, order_by: {state_start_time: desc}, limit: 10) { %(run)s }
+  success: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Success"}, start_time: {_gte: $since}}]}) { aggregate { count } }
+  failed: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Failed"}, start_time: {_gte: $since}}]}) { aggregate { count } }
+  cancelled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Cancelled"}, start_time: {_gte: $since}}]}) { aggregate { count } }
+  in_progress: flow_run(where: {_and: [$scope, {state: {_in: ["Running", "Submitted", "Cancelling"]}}]}, order_by: {state_timestamp: desc}, limit: 10) { %(run)s }
+  failed_runs: flow_run(where: {_and: [$scope, {state: {_eq: "Failed"}, start_time: {_gte: $since}}]}, order_by: {start_time: desc}, limit: 10) { %(run)s }
   upcoming: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_gte: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }
   late: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_lt: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }
   agent(where: {tenant_id: {_eq: $tenant}}, order_by: {last_queried: desc_nulls_last}, limit: 10) { id name type labels last_queried }

@@ -27,3 +27,14 @@ async def register(gql, project_id: str, **flow: Any) -> dict[str, str]:
 @pytest.fixture
 async def hello_flow(gql, project_id) -> dict[str, str]:
     return await register(gql, project_id, name="hello-flow", parameters=[factories.parameter("who", default="Cloud")])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so the browser fixture knows a test failed."""
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+REPORTS = pytest.StashKey[dict]()

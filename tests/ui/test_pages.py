@@ -27,8 +27,12 @@ async def test_dashboard_counts_and_lists_runs_by_state(http, gql, hello_flow, p
     await gql(CREATE_RUN, {"input": {"flow_id": hello_flow["flow_id"], "flow_run_name": "soon"}})
     late = await gql(CREATE_RUN, {"input": {"flow_id": hello_flow["flow_id"], "flow_run_name": "overdue",
                                             "scheduled_start_time": "2020-01-01T00:00:00+00:00"}})
+    done = (await gql(CREATE_RUN, {"input": {"flow_id": hello_flow["flow_id"], "flow_run_name": "done"}}))["create_flow_run"]["id"]
+    for state, version in (("Running", 1), ("Success", 2)):
+        await gql.mutate("set_flow_run_states", {"states": [{"flow_run_id": done, "version": version, "state": {"type": state}}]},
+                         "states { status }")
     page = (await http.get("/default", headers=HTML)).text
-    assert re.search(r'data-count="scheduled">2<', page)
+    assert re.search(r'data-count="scheduled">2<', page) and re.search(r'data-count="success">1<', page)
     late_section = page[page.index("<caption>Late</caption>"):]
     assert f'/default/flow-run/{late["create_flow_run"]["id"]}' in late_section[:2000]
     filtered = (await http.get(f"/default?project={project_id}&window=7d", headers=HTML)).text
@@ -132,5 +136,5 @@ async def test_static_files_and_no_external_resources(http, hello_flow):
     for path in ("/default", "/default/flows", f"/default/flow/{hello_flow['group_id']}", "/default/agents", "/api"):
         page = (await http.get(path, headers=HTML)).text
         sources = re.findall(r'(?:src|href)="([^"]+)"', page)
-        assert sources and all(s.startswith("/") or s.startswith("#") for s in sources), (path, sources)
+        assert sources and all(s.startswith(("/", "#", "data:")) for s in sources), (path, sources)
         assert "https://" not in page and "http://" not in page, path
