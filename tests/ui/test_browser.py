@@ -100,10 +100,13 @@ def browser(request, tmp_path):
     assert not external, f"the UI tried to reach the internet: {external}"
 
 
+README_SHOTS = {"dashboard", "flow", "flow-run"}
+
+
 def keep(page, tmp_path: Path, name: str) -> None:
     """A screenshot of each page reached (kept with a failed test's tmp_path; README's with HEADWATER_SCREENSHOTS)."""
     page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
-    if os.environ.get("HEADWATER_SCREENSHOTS"):
+    if os.environ.get("HEADWATER_SCREENSHOTS") and name in README_SHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
@@ -144,9 +147,17 @@ def test_the_seed_journey_from_project_to_a_green_run(ui, browser, tmp_path):
     assert page.evaluate("window.__not_reloaded") is True, "the page updated itself"
     assert page.locator('#task-runs .state-Success').first.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(40, 167, 69)"
     keep(page, tmp_path, "flow-run")
+    flow_run_url = page.url
     page.goto(ui.url + "/")
     page.locator('[data-count="success"]', has_text="1").wait_for()
     keep(page, tmp_path, "dashboard")
+
+    # Phone width: nothing sticks out sideways (wide tables scroll inside their section).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for url in (ui.url + "/", ui.url + match.group(2), flow_run_url):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+    keep(page, tmp_path, "flow-run-phone")
 
 
 def test_a_required_parameter_refuses_quick_run_until_the_form_is_filled(ui, browser, tmp_path):
