@@ -237,3 +237,24 @@ def test_with_keys_the_ui_asks_for_one_and_a_read_key_cannot_quick_run(database_
         page.get_by_role("button", name="Quick Run").click()
         page.locator("#errors").filter(has_text="role 'read', which may not run mutation create_flow_run").wait_for()
         assert admin_query("{ flow_run_aggregate { aggregate { count } } }", {})["flow_run_aggregate"]["aggregate"]["count"] == 0
+
+
+def test_cancel_and_restart_from_the_flow_run_page(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "ops"}})["create_project"]["id"]
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": factories.flow(name="ops-flow"), "project_id": project}})["create_flow"]["id"]
+    run_id = ui.query("mutation($i: create_flow_run_input!) { create_flow_run(input: $i) { id } }",
+                      {"i": {"flow_id": flow_id}})["create_flow_run"]["id"]
+    page = browser
+    page.goto(f"{ui.url}/default/flow-run/{run_id}")
+    page.evaluate("window.__not_reloaded = true")
+    page.get_by_role("button", name="Cancel").click()
+    page.locator('#run-state [data-state="Cancelled"]').wait_for()
+    page.get_by_role("button", name="Restart").click()
+    page.locator('#run-state [data-state="Scheduled"]').wait_for()
+    page.locator("#state-history", has_text="Restarted from the UI").wait_for()
+    assert page.evaluate("window.__not_reloaded") is True
+    run = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { state task_runs { state } } }", {"id": run_id})["flow_run_by_pk"]
+    assert run["state"] == "Scheduled" and {t["state"] for t in run["task_runs"]} <= {"Pending"}
