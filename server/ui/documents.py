@@ -53,7 +53,7 @@ query FlowGroup($id: uuid!) {
   flow_group_by_pk(id: $id) {
     id name tenant_id labels schedule settings default_parameters description
     flows(order_by: {version: desc}, limit: 200) {
-      id name version archived created core_version is_schedule_active parameters schedule
+      id name version archived created core_version is_schedule_active parameters schedule run_config
       project { id name }
     }
   }
@@ -79,14 +79,14 @@ QUICK_RUN = """
 mutation QuickRun($input: create_flow_run_input!) { create_flow_run(input: $input) { id } }"""
 
 # Flow settings toggles: each one a mutation taking the active version's id.
-SET_SCHEDULE_ACTIVE = "mutation($input: set_schedule_active_input!) { set_schedule_active(input: $input) { success } }"
-SET_SCHEDULE_INACTIVE = "mutation($input: set_schedule_inactive_input!) { set_schedule_inactive(input: $input) { success } }"
-ENABLE_HEARTBEAT = "mutation($input: enable_flow_heartbeat_input!) { enable_flow_heartbeat(input: $input) { success } }"
-DISABLE_HEARTBEAT = "mutation($input: disable_flow_heartbeat_input!) { disable_flow_heartbeat(input: $input) { success } }"
-ENABLE_LAZARUS = "mutation($input: enable_flow_lazarus_process_input!) { enable_flow_lazarus_process(input: $input) { success } }"
-DISABLE_LAZARUS = "mutation($input: disable_flow_lazarus_process_input!) { disable_flow_lazarus_process(input: $input) { success } }"
-ENABLE_VERSION_LOCK = "mutation($input: enable_flow_version_lock_input!) { enable_flow_version_lock(input: $input) { success } }"
-DISABLE_VERSION_LOCK = "mutation($input: disable_flow_version_lock_input!) { disable_flow_version_lock(input: $input) { success } }"
+SET_SCHEDULE_ACTIVE = "mutation($input: set_schedule_active_input!) { set_schedule_active(input: $input) { success error } }"
+SET_SCHEDULE_INACTIVE = "mutation($input: set_schedule_inactive_input!) { set_schedule_inactive(input: $input) { success error } }"
+ENABLE_HEARTBEAT = "mutation($input: enable_flow_heartbeat_input!) { enable_flow_heartbeat(input: $input) { success error } }"
+DISABLE_HEARTBEAT = "mutation($input: disable_flow_heartbeat_input!) { disable_flow_heartbeat(input: $input) { success error } }"
+ENABLE_LAZARUS = "mutation($input: enable_flow_lazarus_process_input!) { enable_flow_lazarus_process(input: $input) { success error } }"
+DISABLE_LAZARUS = "mutation($input: disable_flow_lazarus_process_input!) { disable_flow_lazarus_process(input: $input) { success error } }"
+ENABLE_VERSION_LOCK = "mutation($input: enable_flow_version_lock_input!) { enable_flow_version_lock(input: $input) { success error } }"
+DISABLE_VERSION_LOCK = "mutation($input: disable_flow_version_lock_input!) { disable_flow_version_lock(input: $input) { success error } }"
 
 # Flow-run page and its live poll: the run (by primary key), its history and task runs, and the
 # logs after a timestamp (ix_log_flow_run_id_timestamp). The first load reads the newest logs.

@@ -258,3 +258,29 @@ def test_cancel_and_restart_from_the_flow_run_page(ui, browser):
     assert page.evaluate("window.__not_reloaded") is True
     run = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { state task_runs { state } } }", {"id": run_id})["flow_run_by_pk"]
     assert run["state"] == "Scheduled" and {t["state"] for t in run["task_runs"]} <= {"Pending"}
+
+
+def test_the_schedule_toggle_removes_and_restores_future_runs(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "timed"}})["create_project"]["id"]
+    serialized = factories.flow(name="hourly", schedule=factories.interval_schedule(3600))
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": serialized, "project_id": project, "set_schedule_active": True}})["create_flow"]["id"]
+    group = ui.query("query($id: uuid!) { flow_by_pk(id: $id) { flow_group_id } }", {"id": flow_id})["flow_by_pk"]["flow_group_id"]
+    count = '{ flow_run_aggregate(where: {state: {_eq: "Scheduled"}}) { aggregate { count } } }'
+    scheduled = ui.query(count)["flow_run_aggregate"]["aggregate"]["count"]
+    assert scheduled > 0
+    page = browser
+    page.goto(f"{ui.url}/default/flow/{group}")
+    toggle = page.get_by_role("switch", name="Schedule")
+    assert toggle.get_attribute("aria-checked") == "true"
+    assert page.locator(".next-runs li a").count() == min(5, scheduled)
+    toggle.click()
+    page.locator(".next-runs", has_text="No run is scheduled.").wait_for()
+    assert page.get_by_role("switch", name="Schedule").get_attribute("aria-checked") == "false"
+    assert ui.query(count)["flow_run_aggregate"]["aggregate"]["count"] == 0
+    page.get_by_role("switch", name="Schedule").click()
+    page.locator(".next-runs li a").first.wait_for()
+    assert page.get_by_role("switch", name="Schedule").get_attribute("aria-checked") == "true"
+    assert ui.query(count)["flow_run_aggregate"]["aggregate"]["count"] == scheduled

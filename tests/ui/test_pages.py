@@ -66,6 +66,7 @@ async def test_flow_page_overview_tabs_and_quick_run_hooks(http, gql, project_id
     assert re.search(r'data-parameter="who" required', page), "a required parameter without default is required"
     assert re.search(r'data-parameter="n"\s+value="3"', page)
     assert 'id="toggle-schedule"' in page and "IntervalClock" in page and "every 3600 s" in page
+    assert '<span class="label">dev</span>' in page, "the run config's labels, when the group sets none"
     assert '"QUICK_RUN"' in page, "the scripts' documents are embedded"
     for tab, marker in (("runs", "0 runs"), ("versions", "1 version"), ("tasks", "task")):
         response = await http.get(f"/default/flow/{flow['group_id']}?tab={tab}", headers=HTML)

@@ -182,7 +182,9 @@
     button.addEventListener("click", function () {
       var on = button.getAttribute("aria-checked") === "true";
       var name = on ? button.dataset.disable : button.dataset.enable;
-      busy(button, gql(name, { input: { flow_id: button.dataset.flow } })).then(function () {
+      busy(button, gql(name, { input: { flow_id: button.dataset.flow } })).then(function (data) {
+        var payload = data[Object.keys(data)[0]];
+        if (payload && payload.success === false) throw new Error(payload.error || "the server refused it.");
         button.setAttribute("aria-checked", on ? "false" : "true");
         if (button.id === "toggle-schedule") location.reload();  // its next runs changed
       }).catch(function (error) { showError("The setting was not changed: " + error.message); });
