@@ -1,6 +1,6 @@
 """The ASGI application: routes, and a lifespan that owns the database and the services.
 
-    route (/ or /graphql) -> resolver (headwater.server.graphql) -> domain function (headwater.server.domain) -> db
+    route (POST / or /graphql) -> resolver (headwater.server.graphql) -> domain function (headwater.server.domain) -> db
 
 `create_app(settings)` is the factory; `uvicorn --factory headwater.server.app:create_app_from_env`
 builds one from the environment (that is what `headwater start` runs in each worker).
@@ -25,11 +25,11 @@ from headwater.server.db import migrate
 from headwater.server.db.engine import create_engine, create_sessionmaker, transaction
 from headwater.server.domain.tenants import ensure_default_tenant
 from headwater.server.health import DatabaseProbe
-from headwater.server.graphql.graphiql import GRAPHIQL_HTML
 from headwater.server.graphql.http import GraphQLEndpoint
 from headwater.server.graphql.schema import schema
 from headwater.server.http_guard import HttpGuard, parse_cors_origins
 from headwater.server.settings import Settings
+from headwater.server.ui.routes import ui_routes
 
 logger = logging.getLogger("headwater")
 
@@ -80,13 +80,15 @@ def create_app(settings: Settings) -> Starlette:
             await app.state.database_probe.stop()
             await engine.dispose()
 
-    endpoint = GraphQLEndpoint(schema, graphiql_html=GRAPHIQL_HTML)
+    endpoint = GraphQLEndpoint(schema)
     routes = [
-        Route("/", endpoint.handle, methods=["GET", "POST"]),
-        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        Route("/", endpoint.handle, methods=["POST"]),
+        Route("/graphql", endpoint.handle, methods=["POST"]),
         Route("/graphql/", endpoint.handle, methods=["GET", "POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        # The web UI (GET / for browsers, /api, /<tenant>/...): headwater.server.ui.
+        *ui_routes(),
     ]
     # Foreign Host and Origin headers are refused before routing (DNS rebinding, cross-site posts).
     guard = Middleware(HttpGuard, settings=settings)

@@ -50,6 +50,7 @@ def _add_start_flags(parser: argparse.ArgumentParser) -> None:
     _add_database_flags(parser)
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 4200)")
+    parser.add_argument("--ui-port", type=int, help="second port for the web UI (default 8080; 0 turns it off)")
     parser.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
     parser.add_argument("--no-services", action="store_true", help="serve the API only; run services elsewhere")
     parser.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
@@ -106,6 +107,7 @@ def flag_changes(args: argparse.Namespace) -> dict[str, object]:
         "log_level": getattr(args, "log_level", None),
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
+        "ui_port": getattr(args, "ui_port", None),
         "workers": getattr(args, "workers", None),
     }
     if getattr(args, "no_services", False):
@@ -244,15 +246,16 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def ready_banner(host: str, port: int) -> str:
-    """The line that says the server takes requests, and how a Prefect client finds it."""
+def ready_banner(host: str, port: int, ui_port: int | None = None) -> str:
+    """The line that says the server takes requests, where the web UI is, and how a Prefect client finds it."""
     shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
     url = f"http://{shown}:{port}"
+    ui = f"http://{shown}:{ui_port}/" if ui_port else f"{url}/"
     if port == 4200 and shown in ("127.0.0.1", "localhost"):
         client = "PREFECT__BACKEND=server"  # the stock client's default endpoint is localhost:4200
     else:
         client = f"PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT={url}"
-    return f"headwater {__version__} ready on {url} (console: {url}/); Prefect client: {client}"
+    return f"headwater {__version__} ready on {url} (web UI: {ui}); Prefect client: {client}"
 
 
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
@@ -269,6 +272,13 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             http="auto",  # httptools when installed
             timeout_keep_alive=30,
         )
+        from headwater.server.serving import bind_optional
+
+        ui_socket = None
+        if ready.ui_port and ready.ui_port != ready.port:
+            ui_socket = bind_optional(ready.host, ready.ui_port, "web UI port")
+        extra = (ui_socket,) if ui_socket is not None else ()
+        banner = ready_banner(ready.host, ready.port, ready.ui_port if ui_socket is not None else None)
         if ready.workers > 1:
             # Workers build their app from the environment; the embedded Postgres (if any) stays
             # owned by this process. Migrations run here once, not in every worker.
@@ -276,14 +286,22 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             os.environ.update(settings_environment(ready.replace(migrate_on_start=False)))
             from headwater.server.serving import serve_workers
 
-            return serve_workers(
-                "headwater.server.app:create_app_from_env", workers=ready.workers, factory=True,
-                banner=ready_banner(ready.host, ready.port), **options,
-            )
+            try:
+                return serve_workers(
+                    "headwater.server.app:create_app_from_env", workers=ready.workers, factory=True,
+                    banner=banner, extra_sockets=extra, **options,
+                )
+            finally:
+                for sock in extra:
+                    sock.close()
         from headwater.server.app import create_app
         from headwater.server.serving import serve
 
-        return serve(create_app(ready), banner=ready_banner(ready.host, ready.port), **options)
+        try:
+            return serve(create_app(ready), banner=banner, extra_sockets=extra, **options)
+        finally:
+            for sock in extra:
+                sock.close()
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

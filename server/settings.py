@@ -155,6 +155,11 @@ class Settings:
     )
     host: str = setting("127.0.0.1", flag="--host", help="the interface the API listens on")
     port: int = setting(4200, flag="--port", help="the port the API listens on")
+    # The Prefect client prints http://localhost:8080/... links (its default UI endpoint).
+    ui_port: int = setting(
+        8080, flag="--ui-port", help="a second port serving the same app, for the web UI links the Prefect client "
+        "prints; 0 turns it off; when busy, `start` logs a warning and goes on (the UI is on `PORT` too)",
+    )
     data_dir: Path = setting(
         default_factory=lambda: Path("~/.headwater").expanduser(), flag="--data-dir",
         help="where the embedded Postgres keeps its files",

@@ -26,7 +26,8 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = ["start", "--port", str(self.port), *args]
-        self.env = {**os.environ, **(env or {})}
+        # No second (web UI) port unless a test asks for one: parallel servers would race for 8080.
+        self.env = {**os.environ, "HEADWATER_UI_PORT": "0", **(env or {})}
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 

@@ -69,7 +69,8 @@ def test_the_wheel_holds_only_the_headwater_namespace(tmp_path):
     assert {entry for entry in top if not entry.endswith(".dist-info")} == {"headwater"}
     for required in (
         "headwater/server/app.py",
-        "headwater/server/graphql/console.html",
+        "headwater/server/ui/templates/base.html",
+        "headwater/server/ui/static/app.js",
         "headwater/server/db/migrations/alembic.ini",
         "headwater/server/db/migrations/env.py",
         "headwater/server/db/migrations/script.py.mako",

@@ -25,6 +25,10 @@ logger = logging.getLogger("headwater.auth")
 
 SETTING_KEY = Principal("HEADWATER_API_KEY", ADMIN)
 OPEN = Principal(None, ADMIN)
+# The web UI keeps the key a user typed in this browser-session cookie (HttpOnly, SameSite=Strict:
+# headwater.server.ui.session); requests without an Authorization header are authenticated by it,
+# so the UI's scripts post the same documents as any client without ever seeing the key.
+SESSION_COOKIE = "headwater_key"
 UNAUTHENTICATED_MESSAGE = (
     "Unauthenticated: this server needs a valid API key, and the request carried none, an unknown "
     "one or a revoked one. Send `Authorization: Bearer <key>` (the Prefect client sends "
@@ -60,8 +64,15 @@ async def authenticate(request: Request, state: Any) -> Principal:
     Raises `Refused` with an UNAUTHENTICATED answer (HTTP 200, which the Prefect client turns
     into its AuthorizationError), or with a 503 when the database cannot be asked.
     """
-    settings = state.settings
     token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE) or None
+    return await authenticate_key(token, state)
+
+
+async def authenticate_key(token: str | None, state: Any) -> Principal:
+    """The caller holding `token` (None: no key given); raises `Refused` as `authenticate` does."""
+    settings = state.settings
     if settings.api_key and token is not None and hmac.compare_digest(token.encode(), settings.api_key.encode()):
         return SETTING_KEY
     cache = key_cache(state)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
+from headwater.server.domain.api_keys import Principal
 from headwater.server.graphql.authentication import Refused, authenticate
 from headwater.server.graphql.context import Context
 from headwater.server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
@@ -141,16 +142,14 @@ def parse_payload(body: bytes, max_depth: int = 64) -> tuple[str, dict[str, Any]
 class GraphQLEndpoint:
     """A Starlette request handler (`handle`) bound to one schema."""
 
-    def __init__(self, schema: Any, graphiql_html: str | None = None):
+    def __init__(self, schema: Any):
         self.schema = schema
-        self.graphiql_html = graphiql_html
 
     async def handle(self, request: Request) -> Response:
         state = request.app.state
-        if request.method == "GET":
-            if self.graphiql_html is None:
-                return JSONResponse(request_error("Send GraphQL queries with POST."), status_code=405)
-            return HTMLResponse(self.graphiql_html)
+        if request.method != "POST":
+            return JSONResponse(request_error(
+                "Send GraphQL queries with POST; the interactive API (GraphiQL) is at /api."), status_code=405)
         settings = state.settings
         # The caller is known before anything of the body is read or parsed.
         try:
@@ -180,30 +179,49 @@ class GraphQLEndpoint:
         except ValueError as exc:
             return JSONResponse(request_error(str(exc)))
 
-        context = Context(
-            sessions=state.sessions,
-            settings=settings,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            raw_variables=variables or {},
-            principal=principal,
-        )
-        try:
-            result = await self.schema.execute(
-                query, variable_values=variables, context_value=context, operation_name=operation_name
-            )
-        except RecursionError:
-            # The depth checks should make this unreachable; if some input still recurses too deep,
-            # the client gets a clear answer and the process a one-line warning, not a 500.
-            logger.warning("request refused: recursion limit reached while executing %s", operation_name or "it")
-            return JSONResponse(request_error("The request is nested too deeply to be processed.", "BAD_REQUEST"))
-        response: dict[str, Any] = {"data": result.data}
-        status = 200
-        if result.errors:
-            response["errors"] = [
-                format_error(error, operation_name, settings.statement_timeout_seconds) for error in result.errors
-            ]
-            if any(e["extensions"]["code"] == DATABASE_UNAVAILABLE for e in response["errors"]):
-                # Not the request's fault and nothing was applied: 503 lets load balancers and
-                # the Prefect client (which retries 5xx with backoff) try again.
-                status = 503
+        response, status = await execute(self.schema, state, principal, query, variables, operation_name, request.headers)
         return JSONResponse(response, status_code=status)
+
+
+async def execute(
+    schema: Any,
+    state: Any,
+    principal: Principal,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """Run one document as `principal` and return (the `{data, errors}` body, the HTTP status).
+
+    The one way a document is executed: the HTTP endpoint and the web UI's server-rendered pages
+    (headwater.server.ui) both call it, so a page can never do more than its caller's key allows.
+    """
+    settings = state.settings
+    context = Context(
+        sessions=state.sessions,
+        settings=settings,
+        headers={k.lower(): v for k, v in (headers or {}).items()},
+        raw_variables=variables or {},
+        principal=principal,
+    )
+    try:
+        result = await schema.execute(
+            query, variable_values=variables, context_value=context, operation_name=operation_name
+        )
+    except RecursionError:
+        # The depth checks should make this unreachable; if some input still recurses too deep,
+        # the client gets a clear answer and the process a one-line warning, not a 500.
+        logger.warning("request refused: recursion limit reached while executing %s", operation_name or "it")
+        return request_error("The request is nested too deeply to be processed.", "BAD_REQUEST"), 200
+    response: dict[str, Any] = {"data": result.data}
+    status = 200
+    if result.errors:
+        response["errors"] = [
+            format_error(error, operation_name, settings.statement_timeout_seconds) for error in result.errors
+        ]
+        if any(e["extensions"]["code"] == DATABASE_UNAVAILABLE for e in response["errors"]):
+            # Not the request's fault and nothing was applied: 503 lets load balancers and
+            # the Prefect client (which retries 5xx with backoff) try again.
+            status = 503
+    return response, status

@@ -24,7 +24,7 @@ def test_start_answers_hello_and_keeps_data_across_restarts(tmp_path):
     first = (tmp_path / "first.log").read_text()
     assert "initialising the embedded Postgres in " in first and "(first start, a few seconds)" in first
     url = f"http://127.0.0.1:{server.port}"
-    banner = f"ready on {url} (console: {url}/); Prefect client: PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT={url}"
+    banner = f"ready on {url} (web UI: {url}/); Prefect client: PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT={url}"
     assert banner in first
     assert first.index("Uvicorn running on") < first.index(banner), "ready is said once the port is bound"
     with ServerProcess(env=env, log_path=tmp_path / "second.log") as server:
@@ -39,7 +39,8 @@ def test_ready_banner_names_the_client_setting():
     from headwater.server.cli import ready_banner
 
     assert ready_banner("127.0.0.1", 4200).endswith(
-        "ready on http://127.0.0.1:4200 (console: http://127.0.0.1:4200/); Prefect client: PREFECT__BACKEND=server")
+        "ready on http://127.0.0.1:4200 (web UI: http://127.0.0.1:4200/); Prefect client: PREFECT__BACKEND=server")
+    assert "(web UI: http://127.0.0.1:8080/)" in ready_banner("127.0.0.1", 4200, 8080)
     assert ready_banner("0.0.0.0", 4300).endswith(
         "Prefect client: PREFECT__BACKEND=server PREFECT__SERVER__ENDPOINT=http://127.0.0.1:4300")
 

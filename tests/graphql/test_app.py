@@ -60,18 +60,7 @@ async def test_default_tenant_exists(db, tenant_id):
     assert tenant_id and tenant_id != "None"
 
 
-async def test_console_is_served_without_external_resources(http):
-    for path in ("/", "/graphql"):
-        response = await http.get(path)
-        assert response.status_code == 200 and "text/html" in response.headers["content-type"]
-        page = response.text
-        assert "headwater GraphQL console" in page and "__schema" in page
-        assert "http://" not in page and "https://" not in page and "<script src" not in page, (
-            "the console must work with no internet access"
-        )
-
-
-async def test_console_introspection_query_works(gql):
+async def test_introspection_query_works(gql):
     query = (
         "{ __schema { queryType { fields { name args { name type { ...T } } type { ...T } } } "
         "mutationType { fields { name } } } } "

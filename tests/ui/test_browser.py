@@ -1,0 +1,286 @@
+"""The seeds' journey in a real browser: Debian's chromium driven by Playwright (no browser is
+downloaded; `playwright install` is never run), against a real `headwater start` and the real
+prefect==1.4.1 client and agent.
+
+A screenshot of the page is saved in the test's tmp_path when a test fails; with
+HEADWATER_SCREENSHOTS=1 the README's screenshots (docs/screenshots/) are taken too."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests import factories
+from tests.prefect_cli import Prefect
+from tests.server_process import ServerProcess, free_port
+from tests.ui.conftest import REPORTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|data:|about:|blob:)")
+
+HELLO_FLOW = """
+import prefect
+from prefect import Flow, task
+
+@task
+def say_hello():
+    prefect.context.get("logger").info("Hello, Cloud!")
+
+with Flow("hello-flow") as flow:
+    say_hello()
+"""
+
+
+class UI:
+    """The server under test: the API URL and the UI port (a free one standing in for 8080)."""
+
+    def __init__(self, server: ServerProcess, ui_port: int):
+        self.server = server
+        self.ui_port = ui_port
+        self.url = f"http://localhost:{ui_port}"
+
+    def query(self, document: str, variables: dict | None = None) -> dict:
+        body = self.server.query(document, variables)
+        assert "errors" not in body, body
+        return body["data"]
+
+
+def start_ui_server(database_url: str, log: Path, **env: str) -> tuple[ServerProcess, int]:
+    ui_port = free_port()
+    server = ServerProcess("--no-services", "--no-migrate", env={
+        "HEADWATER_DATABASE_URL": database_url, "HEADWATER_UI_PORT": str(ui_port), **env}, log_path=log)
+    return server, ui_port
+
+
+@pytest.fixture
+def ui(database_url, tmp_path) -> Iterator[UI]:
+    server, ui_port = start_ui_server(database_url, tmp_path / "headwater.log")
+    with server:
+        yield UI(server, ui_port)
+
+
+@pytest.fixture
+def browser(request, tmp_path):
+    """A chromium page at 1280 px that may reach only this machine; screenshot on failure."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        external: list[str] = []
+
+        def refuse(route) -> None:
+            external.append(route.request.url)
+            route.abort()
+
+        context.route(lambda url: not LOCAL.match(url), refuse)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.external_requests = external
+        yield page
+        report = request.node.stash.get(REPORTS, {}).get("call")
+        if report is not None and report.failed:
+            shot = tmp_path / "failure.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failing page: {shot} ({page.url})")
+        context.close()
+        chromium.close()
+    assert not external, f"the UI tried to reach the internet: {external}"
+
+
+README_SHOTS = {"dashboard", "flow", "flow-run"}
+
+
+def keep(page, tmp_path: Path, name: str) -> None:
+    """A screenshot of each page reached (kept with a failed test's tmp_path; README's with HEADWATER_SCREENSHOTS)."""
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    if os.environ.get("HEADWATER_SCREENSHOTS") and name in README_SHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+@pytest.mark.prefect
+def test_the_seed_journey_from_project_to_a_green_run(ui, browser, tmp_path):
+    page = browser
+    # 1. Create the project `tutorial` from the dashboard.
+    page.goto(ui.url + "/")
+    page.get_by_text("New project").click()
+    page.get_by_label("Name").fill("tutorial")
+    page.get_by_role("button", name="Create project").click()
+    page.wait_for_url(re.compile(r"\?project="))
+    assert page.locator("h1").inner_text() == "Dashboard: tutorial"
+
+    # 2. Register hello-flow with the real Prefect client and open the exact URL it printed.
+    prefect = Prefect(ui.server.url, tmp_path / "home")
+    printed = prefect.python(HELLO_FLOW + '\nflow.register(project_name="tutorial")\n').stdout
+    match = re.search(r"Flow URL: (http://localhost:8080(/default/flow/[0-9a-f-]{36}))", printed)
+    assert match, printed
+    page.goto(ui.url + match.group(2))  # only host:port differ: our free port stands in for 8080
+    assert page.locator("h1").inner_text().startswith("hello-flow")
+    keep(page, tmp_path, "flow")
+
+    # 3. Quick Run, then 4. an agent runs it while the page watches, with no reload.
+    page.get_by_role("button", name="Quick Run").click()
+    page.wait_for_url(re.compile(r"/default/flow-run/[0-9a-f-]{36}$"))
+    page.evaluate("window.__not_reloaded = true")
+    agent = prefect.agent(log=tmp_path / "agent.log")
+    try:
+        page.locator('#run-state [data-state="Success"]').wait_for(timeout=180_000)
+        page.locator("#logs", has_text="Hello, Cloud!").wait_for(timeout=30_000)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=20)
+    states = page.locator("#task-runs [data-state]").evaluate_all("nodes => nodes.map(n => n.dataset.state)")
+    assert states and set(states) == {"Success"}, states
+    assert page.evaluate("window.__not_reloaded") is True, "the page updated itself"
+    assert page.locator('#task-runs .state-Success').first.evaluate("n => getComputedStyle(n).backgroundColor") == "rgb(40, 167, 69)"
+    keep(page, tmp_path, "flow-run")
+    flow_run_url = page.url
+    page.goto(ui.url + "/")
+    page.locator('[data-count="success"]', has_text="1").wait_for()
+    keep(page, tmp_path, "dashboard")
+
+    # Phone width: nothing sticks out sideways (wide tables scroll inside their section).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for url in (ui.url + "/", ui.url + match.group(2), flow_run_url):
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, url
+    keep(page, tmp_path, "flow-run-phone")
+
+
+def test_a_required_parameter_refuses_quick_run_until_the_form_is_filled(ui, browser, tmp_path):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "params"}})["create_project"]["id"]
+    serialized = factories.flow(name="greet", parameters=[factories.parameter("who", required=True)])
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": serialized, "project_id": project}})["create_flow"]["id"]
+    group = ui.query("query($id: uuid!) { flow_by_pk(id: $id) { flow_group_id } }", {"id": flow_id})["flow_by_pk"]["flow_group_id"]
+    page = browser
+    page.goto(f"{ui.url}/default/flow/{group}")
+    page.get_by_role("button", name="Quick Run").click()
+    alert = page.locator("#errors")
+    alert.filter(has_text="Required parameters were not supplied: who").wait_for()
+    assert page.locator("#run-with-details").get_attribute("open") is not None, "the form opens"
+    page.locator("#run-with").get_by_role("button", name="Run").click()  # the browser refuses the empty field
+    page.wait_for_timeout(500)
+    assert ui.query("{ flow_run_aggregate { aggregate { count } } }")["flow_run_aggregate"]["aggregate"]["count"] == 0
+    page.get_by_label("who").fill('"Cloud"')
+    page.get_by_label("Run name (optional)").fill("greeting")
+    page.locator("#run-with").get_by_role("button", name="Run").click()
+    page.wait_for_url(re.compile(r"/default/flow-run/"))
+    assert json.loads(page.locator("#run-parameters").inner_text()) == {"who": "Cloud"}
+    assert page.locator("h1").inner_text().startswith("greeting")
+
+
+def test_graphiql_loads_the_schema_and_runs_hello_offline(ui, browser):
+    page = browser
+    page.goto(ui.url + "/api")
+    page.locator(".graphiql-container").wait_for()
+    page.locator(".graphiql-execute-button").click()
+    page.locator(".result-window", has_text="👋").wait_for()
+    page.get_by_role("button", name=re.compile("Documentation Explorer", re.I)).click()
+    page.locator(".graphiql-doc-explorer", has_text="Query").wait_for()
+    assert page.external_requests == []
+
+
+def test_with_keys_the_ui_asks_for_one_and_a_read_key_cannot_quick_run(database_url, browser, tmp_path):
+    import subprocess
+    import sys
+
+    made = subprocess.run([sys.executable, "-m", "headwater.server.cli", "key", "create", "viewer", "--role", "read",
+                           "--database-url", database_url], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    read_key = made.stdout.strip().splitlines()[-1]
+    server, ui_port = start_ui_server(database_url, tmp_path / "keyed.log", HEADWATER_API_KEY="s3cret")
+    with server:
+        admin = {"Authorization": "Bearer s3cret"}
+        ui = UI(server, ui_port)
+        import urllib.request
+
+        def admin_query(document: str, variables: dict) -> dict:
+            body = json.dumps({"query": document, "variables": variables}).encode()
+            request = urllib.request.Request(server.url, body, {"Content-Type": "application/json", **admin})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())["data"]
+
+        tenant = admin_query("{ tenant { id } }", {})["tenant"][0]["id"]
+        project = admin_query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                              {"i": {"tenant_id": tenant, "name": "keyed"}})["create_project"]["id"]
+        flow_id = admin_query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                              {"i": {"serialized_flow": factories.flow(name="guarded"), "project_id": project}})["create_flow"]["id"]
+        group = admin_query("query($id: uuid!) { flow_by_pk(id: $id) { flow_group_id } }", {"id": flow_id})["flow_by_pk"]["flow_group_id"]
+        page = browser
+        page.goto(f"{ui.url}/default/flow/{group}")
+        page.wait_for_url(re.compile(r"/login\?next="))
+        page.get_by_label("API key").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("That key is not valid").wait_for()
+        page.get_by_label("API key").fill(read_key)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(f"/default/flow/{group}$"))
+        assert page.locator("h1").inner_text().startswith("guarded")
+        cookie = next(c for c in page.context.cookies() if c["name"] == "headwater_key")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] == -1
+        page.get_by_role("button", name="Quick Run").click()
+        page.locator("#errors").filter(has_text="role 'read', which may not run mutation create_flow_run").wait_for()
+        assert admin_query("{ flow_run_aggregate { aggregate { count } } }", {})["flow_run_aggregate"]["aggregate"]["count"] == 0
+
+
+def test_cancel_and_restart_from_the_flow_run_page(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "ops"}})["create_project"]["id"]
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": factories.flow(name="ops-flow"), "project_id": project}})["create_flow"]["id"]
+    run_id = ui.query("mutation($i: create_flow_run_input!) { create_flow_run(input: $i) { id } }",
+                      {"i": {"flow_id": flow_id}})["create_flow_run"]["id"]
+    page = browser
+    page.goto(f"{ui.url}/default/flow-run/{run_id}")
+    page.evaluate("window.__not_reloaded = true")
+    page.get_by_role("button", name="Cancel").click()
+    page.locator('#run-state [data-state="Cancelled"]').wait_for()
+    page.get_by_role("button", name="Restart").click()
+    page.locator('#run-state [data-state="Scheduled"]').wait_for()
+    page.locator("#state-history", has_text="Restarted from the UI").wait_for()
+    assert page.evaluate("window.__not_reloaded") is True
+    run = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { state task_runs { state } } }", {"id": run_id})["flow_run_by_pk"]
+    assert run["state"] == "Scheduled" and {t["state"] for t in run["task_runs"]} <= {"Pending"}
+
+
+def test_the_schedule_toggle_removes_and_restores_future_runs(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "timed"}})["create_project"]["id"]
+    serialized = factories.flow(name="hourly", schedule=factories.interval_schedule(3600))
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": serialized, "project_id": project, "set_schedule_active": True}})["create_flow"]["id"]
+    group = ui.query("query($id: uuid!) { flow_by_pk(id: $id) { flow_group_id } }", {"id": flow_id})["flow_by_pk"]["flow_group_id"]
+    count = '{ flow_run_aggregate(where: {state: {_eq: "Scheduled"}}) { aggregate { count } } }'
+    scheduled = ui.query(count)["flow_run_aggregate"]["aggregate"]["count"]
+    assert scheduled > 0
+    page = browser
+    page.goto(f"{ui.url}/default/flow/{group}")
+    toggle = page.get_by_role("switch", name="Schedule")
+    assert toggle.get_attribute("aria-checked") == "true"
+    assert page.locator(".next-runs li a").count() == min(5, scheduled)
+    toggle.click()
+    page.locator(".next-runs", has_text="No run is scheduled.").wait_for()
+    assert page.get_by_role("switch", name="Schedule").get_attribute("aria-checked") == "false"
+    assert ui.query(count)["flow_run_aggregate"]["aggregate"]["count"] == 0
+    page.get_by_role("switch", name="Schedule").click()
+    page.locator(".next-runs li a").first.wait_for()
+    assert page.get_by_role("switch", name="Schedule").get_attribute("aria-checked") == "true"
+    assert ui.query(count)["flow_run_aggregate"]["aggregate"]["count"] == scheduled
