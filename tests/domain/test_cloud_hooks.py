@@ -405,3 +405,24 @@ async def test_a_hanging_receiver_does_not_slow_set_flow_run_states(app, gql, te
         receiver.released.set()
         hooks.stop()
         await asyncio.wait_for(delivering, 30)
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+async def test_hook_and_message_mutations_need_the_admin_role(settings, engine, tenant_id):
+    from tests.domain.test_api_keys import create, server
+    from headwater.server.db.engine import create_sessionmaker
+
+    sessions = create_sessionmaker(engine)
+    keys = {role: await create(sessions, f"{role}-hooks", role) for role in ("read", "run", "admin")}
+    payload = {"tenant_id": tenant_id, "type": "PREFECT_MESSAGE", "states": ["FAILED"]}
+    async with server(settings, api_key_cache_seconds=0) as client:
+        for role in ("read", "run"):
+            message = await client(keys[role]).mutate_error("create_cloud_hook", payload)
+            assert message == f"The API key '{role}-hooks' has role '{role}', which may not run mutation create_cloud_hook."
+            message = await client(keys[role]).mutate_error(
+                "mark_message_as_read", {"message_id": "00000000-0000-0000-0000-000000000001"}, "success")
+            assert "may not run mutation mark_message_as_read" in message
+        assert (await client(keys["admin"]).mutate("create_cloud_hook", payload))["id"]
+        assert (await client(keys["read"])("{ cloud_hook { type } }"))["cloud_hook"] == [{"type": "PREFECT_MESSAGE"}]
