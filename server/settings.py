@@ -240,7 +240,7 @@ class Settings:
 
     # Background services.
     services_enabled: bool = setting(
-        True, flag="--no-services", help="run the services (scheduler, zombie killer, Lazarus, retention) in this process",
+        True, flag="--no-services", help="run the services (scheduler, zombie killer, Lazarus, retention, hook delivery) in this process",
     )
     scheduler_enabled: bool = setting(True, help="run the scheduler, which keeps the next runs of every active schedule created")
     scheduler_interval_seconds: float = setting(60.0, help="seconds between scheduler passes")
@@ -258,6 +258,16 @@ class Settings:
         0.0, help="delete finished runs, with their logs, this many days after they last changed; 0 keeps all",
     )
     retention_interval_seconds: float = setting(3600.0, help="seconds between retention passes")
+    # Cloud hooks (services/hook_delivery.py): the outbox is drained every interval, and at once
+    # when this process has just queued a delivery.
+    hook_delivery_enabled: bool = setting(True, help="run the hook delivery service, which sends the cloud-hook notifications queued by flow-run state changes (see Notifications)")
+    hook_delivery_interval_seconds: float = setting(2.0, help="seconds between passes of the hook delivery service")
+    hook_connect_timeout_seconds: float = setting(10.0, help="how long a hook delivery waits to connect to its receiver")
+    hook_read_timeout_seconds: float = setting(10.0, help="how long a hook delivery waits for its receiver's answer; connect plus read bounds a whole delivery")
+    hook_max_attempts: int = setting(8, help="attempts per hook delivery before it is marked `failed`")
+    hook_retry_base_seconds: float = setting(5.0, help="wait after a delivery's first failed attempt; it doubles with each further failure")
+    hook_retry_max_seconds: float = setting(3600.0, help="longest wait between two attempts of a delivery")
+    hook_link_url: str = setting("http://localhost:4200", help="base of the flow-run links in Slack, Twilio and PagerDuty notifications (`<url>/<tenant slug>/flow-run/<id>`, Prefect Server's `api.url`)")
 
     api_key: str | None = setting(
         None, secret="value",

@@ -46,6 +46,8 @@ class LoopService(abc.ABC):
         self.batch_size = batch_size
         self.clock = clock
         self._stopping = asyncio.Event()
+        # Set by `wake()` (and `stop()`): the next pass starts now instead of after the interval.
+        self._woken = asyncio.Event()
 
     @abc.abstractmethod
     async def run_once(self) -> int:
@@ -89,10 +91,16 @@ class LoopService(abc.ABC):
             if loops is not None and done >= loops:
                 break
             try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=max(0.0, self.interval - elapsed))
+                await asyncio.wait_for(self._woken.wait(), timeout=max(0.0, self.interval - elapsed))
             except asyncio.TimeoutError:
                 pass
+            self._woken.clear()
         logger.info("%s stopped", self.name)
+
+    def wake(self) -> None:
+        """Start the next pass at once (called from this process's event loop)."""
+        self._woken.set()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._woken.set()

@@ -12,7 +12,9 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from headwater.server.domain.hook_delivery import DeliveryPolicy
 from headwater.server.settings import Settings
+from headwater.services.hook_delivery import HookDelivery
 from headwater.services.lazarus import Lazarus
 from headwater.services.loop import LoopService
 from headwater.services.retention import Retention
@@ -62,6 +64,9 @@ def build_services(settings: Settings, sessions: async_sessionmaker[AsyncSession
                 keep=dt.timedelta(days=settings.retention_days),
             )
         )
+    if settings.hook_delivery_enabled:
+        services.append(HookDelivery(sessions, interval=settings.hook_delivery_interval_seconds,
+                                     batch_size=settings.service_batch_size, policy=DeliveryPolicy.from_settings(settings)))
     return services
 
 

@@ -328,6 +328,37 @@ class CloudHook(Base):
     config: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     active: Mapped[bool] = mapped_column(server_default=text("true"))
     version_group_id: Mapped[str | None] = mapped_column(index=True)
+    __table_args__ = (
+        # Every flow-run state change looks for its tenant's active hooks.
+        Index("ix_cloud_hook_tenant_id_active", "tenant_id", postgresql_where=text("active")),
+    )
+
+
+# A delivery's life: pending (due at `next_attempt_at`, or in flight until then), then delivered or failed.
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class CloudHookDelivery(Base):
+    """The outbox: one row per hook and flow-run state change, written in the state change's
+    transaction and sent by the delivery service (services/hook_delivery.py)."""
+
+    __tablename__ = "cloud_hook_delivery"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="ck_cloud_hook_delivery_status"),
+        Index("ix_cloud_hook_delivery_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+    tenant_id: Mapped[uuid.UUID] = _tenant_fk(nullable=False)
+    cloud_hook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cloud_hook.id", ondelete="CASCADE"), index=True)
+    flow_run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("flow_run.id", ondelete="SET NULL"), index=True)
+    state: Mapped[str | None]
+    # The event (Prefect Server's `FlowRunStateChange`) as it was at the state change.
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(server_default=NOW)
+    last_error: Mapped[str | None]
+    last_http_status: Mapped[int | None]
+    delivered_at: Mapped[dt.datetime | None]
 
 
 class Message(Base):
@@ -433,4 +464,8 @@ RELATIONSHIPS: tuple[Relationship, ...] = (
     _arr("tenant", "flow_groups", "flow_group", "tenant_id"),
     _arr("tenant", "flows", "flow", "tenant_id"),
     _arr("tenant", "projects", "project", "tenant_id"),
+    # headwater's: a hook's deliveries, so an operator can see why a notification never came.
+    _arr("cloud_hook", "deliveries", "cloud_hook_delivery", "cloud_hook_id"),
+    _obj("cloud_hook_delivery", "cloud_hook", "cloud_hook", "cloud_hook_id"),
+    _obj("cloud_hook_delivery", "flow_run", "flow_run", "flow_run_id"),
 )

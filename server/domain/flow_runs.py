@@ -32,6 +32,7 @@ from headwater.server.domain.limits import (
 )
 from headwater.server.domain.lookup import require
 from headwater.server.domain.run_names import generate_run_name
+from headwater.server.domain.hook_outbox import enqueue_for_new_runs
 from headwater.server.domain.run_states import set_flow_run_state
 from headwater.server.domain.states import SCHEDULED_STATES, TASK_RUN_CREATED, is_finished, is_running, make_state
 
@@ -338,6 +339,8 @@ async def _create_history_and_task_runs(session: AsyncSession, flow_run_ids: lis
             serialized=json.dumps(TASK_RUN_CREATED.serialized),
         )
     )
+    # Prefect Server set a new run's Scheduled state like any other, so its hooks fire too.
+    await enqueue_for_new_runs(session, flow_run_ids)
 
 
 async def get_runs_in_queue(

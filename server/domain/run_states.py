@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from headwater.server.db.models import TaskRun
 from headwater.server.domain.errors import InvalidInput, NotFound, VersionLockError
 from headwater.server.domain.flow_settings import version_locking_enabled
+from headwater.server.domain.hook_outbox import enqueue_ctes, note_enqueued
 from headwater.server.domain.states import END_TIME_STATES, RUNNING_STATES, SCHEDULED_STATES, State, is_finished, is_running
 
 ALREADY_SUBMITTED = "State update failed: this run has already been submitted."
@@ -56,18 +57,22 @@ def _check_version_lock(
 
 
 def _record_statement(
-    runs: str, history: str, fk: str, with_agent: bool, heartbeat_states: frozenset[str]
+    runs: str, history: str, fk: str, with_agent: bool, heartbeat_states: frozenset[str], with_hooks: bool = False
 ) -> TextClause:
     """Update the run row and append its history row, in one statement.
 
     Written once as SQL text (the table names are constants, never input): building the
     equivalent expression per request cost more CPU than the database work itself. One
     `statement_timestamp()` stamps the run and its history row alike. Entering one of
-    `heartbeat_states` also stamps the run's heartbeat.
+    `heartbeat_states` also stamps the run's heartbeat. `with_hooks` (flow runs) also queues the
+    matching cloud hooks' deliveries (hook_outbox.py) and returns how many, in the same statement.
     """
     agent = (
         ", agent_id = COALESCE((SELECT id FROM agent WHERE id = :agent_id), agent_id)" if with_agent else ""
     )
+    returning = "*" if with_hooks else "id, tenant_id, version, state_timestamp"
+    hooks = ", " + enqueue_ctes("changed", "recorded") if with_hooks else ""
+    hook_count = "(SELECT count(*) FROM hooks)" if with_hooks else "0"
     return text(
         f"""
         WITH changed AS (
@@ -87,13 +92,15 @@ def _record_statement(
                                  THEN statement_timestamp() ELSE heartbeat END
                 {agent}
             WHERE id = :id
-            RETURNING id, tenant_id, version, state_timestamp
-        )
-        INSERT INTO {history} ({fk}, tenant_id, timestamp, state, message, result, start_time,
-                               serialized_state, version)
-        SELECT id, tenant_id, state_timestamp, CAST(:state AS varchar), CAST(:message AS varchar), :result, :start_time, :serialized, version
-        FROM changed
-        RETURNING version
+            RETURNING {returning}
+        ), recorded AS (
+            INSERT INTO {history} ({fk}, tenant_id, timestamp, state, message, result, start_time,
+                                   serialized_state, version)
+            SELECT id, tenant_id, state_timestamp, CAST(:state AS varchar), CAST(:message AS varchar), :result, :start_time, :serialized, version
+            FROM changed
+            RETURNING *
+        ){hooks}
+        SELECT version, {hook_count} AS hooks FROM recorded
         """
     ).bindparams(
         bindparam("id", type_=PG_UUID(as_uuid=True)),
@@ -109,7 +116,8 @@ def _record_statement(
 # As Prefect Server: a flow run's heartbeat starts when it is submitted (Lazarus watches Submitted
 # runs by it); a task run's only when it runs, so a Submitted task run has none yet.
 RECORD_FLOW_RUN_STATE = _record_statement(
-    "flow_run", "flow_run_state", "flow_run_id", with_agent=True, heartbeat_states=RUNNING_STATES | {"Submitted"}
+    "flow_run", "flow_run_state", "flow_run_id", with_agent=True, heartbeat_states=RUNNING_STATES | {"Submitted"},
+    with_hooks=True,
 )
 RECORD_TASK_RUN_STATE = _record_statement(
     "task_run", "task_run_state", "task_run_id", with_agent=False, heartbeat_states=RUNNING_STATES
@@ -136,6 +144,7 @@ LOCK_TASK_RUN = text(
 
 
 async def _record(session: AsyncSession, statement: TextClause, run_id: uuid.UUID, state: State, **extra: Any) -> int:
+    """The new version; a change that queued cloud-hook deliveries wakes the delivery service at commit."""
     connection = await session.connection()
     result = await connection.execute(
         statement,
@@ -149,7 +158,10 @@ async def _record(session: AsyncSession, statement: TextClause, run_id: uuid.UUI
             **extra,
         },
     )
-    return result.scalar_one()
+    version, hooks = result.one()
+    if hooks:
+        note_enqueued(session)
+    return version
 
 
 async def record_flow_run_state(

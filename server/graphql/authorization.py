@@ -4,7 +4,8 @@
 - `run`: what agents and flow runners send (queue, states, heartbeats, logs, artifacts, run
   creation and naming, task-run lookup), plus every query. Registering flows, projects,
   schedules and deletions are not in it.
-- `admin`: everything.
+- `admin`: everything, cloud hooks and messages included (marking a message read changes what
+  every caller sees, so it is no more a `read` action than deleting one).
 
 The check walks the root fields of the mutation being executed (fragments and aliases
 included) and refuses the whole request, before anything runs, if one is outside the role.

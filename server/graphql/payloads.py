@@ -29,6 +29,7 @@ AgentIdPayload = _id_payload("agent_id_payload")
 AgentConfigIdPayload = _id_payload("agent_config_id_payload")
 TaskRunArtifactIdPayload = _id_payload("task_run_artifact_id_payload")
 DeploymentIdPayload = _id_payload("deployment_id_payload")
+CloudHookIdPayload = _id_payload("cloud_hook_id_payload")
 
 
 def state_change_payload(name: str) -> type:

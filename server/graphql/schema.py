@@ -15,6 +15,7 @@ from strawberry.tools import merge_types
 from headwater.server.graphql import (
     agents,
     artifacts,
+    cloud_hooks,
     deployments,
     flow_groups,
     flow_runs,
@@ -57,6 +58,7 @@ Mutation = merge_types(
         agents.Mutation,
         artifacts.Mutation,
         deployments.Mutation,
+        cloud_hooks.Mutation,
     ),
 )
 
