@@ -104,7 +104,11 @@ def custom_scalars() -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def fuzz_server(engine, database_url: str, tmp_path) -> Iterator[ServerProcess]:
     """A headwater process of its own, so whatever the fuzzing does to it cannot reach other tests."""
-    env = {"HEADWATER_DATABASE_URL": database_url, "HEADWATER_LOG_LEVEL": "WARNING"}
+    env = {
+        "HEADWATER_DATABASE_URL": database_url, "HEADWATER_LOG_LEVEL": "WARNING",
+        # A generated test_cloud_hook may reach for a real URL: answer well inside the slow limit.
+        "HEADWATER_HOOK_CONNECT_TIMEOUT_SECONDS": "1", "HEADWATER_HOOK_READ_TIMEOUT_SECONDS": "1",
+    }
     with ServerProcess("--no-services", "--no-migrate", env=env, log_path=tmp_path / "headwater.log") as server:
         yield server
 
