@@ -179,6 +179,10 @@ class Settings:
     max_request_bytes: int = setting(
         16 * 1024 * 1024, help="larger requests get a GraphQL error (the client's log batches reach ~4 MB)",
     )
+    # The web UI's Apollo batch link sends at most 25 operations per POST; each is limited on its own.
+    max_batch_operations: int = setting(
+        25, help="operations in one batched request (a JSON array, as the web UI sends); more are refused",
+    )
     max_json_depth: int = setting(64, help="deepest JSON nesting a request may carry (body and `variables`)")
     max_payload_bytes: int = setting(
         1_000_000, help="largest serialized state or artifact, and largest run (or group default) parameters, "
