@@ -17,7 +17,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from headwater.server import __version__
@@ -29,6 +29,7 @@ from headwater.server.graphql.graphiql import GRAPHIQL_HTML
 from headwater.server.graphql.http import GraphQLEndpoint
 from headwater.server.graphql.schema import schema
 from headwater.server.http_guard import HttpGuard, parse_cors_origins
+from headwater.server.prefect_ui import PrefectUI
 from headwater.server.settings import Settings
 
 logger = logging.getLogger("headwater")
@@ -81,16 +82,32 @@ def create_app(settings: Settings) -> Starlette:
             await engine.dispose()
 
     endpoint = GraphQLEndpoint(schema, graphiql_html=GRAPHIQL_HTML)
+    ui = PrefectUI(settings.ui_dir) if settings.ui_dir is not None else None
     routes = [
-        Route("/", endpoint.handle, methods=["GET", "POST"]),
+        Route("/", endpoint.handle if ui is None else ui_or_graphql(ui, endpoint), methods=["GET", "POST"]),
         Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
         Route("/graphql/", endpoint.handle, methods=["GET", "POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
+    if ui is not None:
+        # After the API's routes: every other GET is the web UI's (server/prefect_ui.py).
+        routes += [Route("/settings.json", ui.settings_json, methods=["GET"]),
+                   Route("/{path:path}", ui.page, methods=["GET"])]
     # Foreign Host and Origin headers are refused before routing (DNS rebinding, cross-site posts).
     guard = Middleware(HttpGuard, settings=settings)
     return Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
+
+
+def ui_or_graphql(ui: PrefectUI, endpoint: GraphQLEndpoint):  # noqa: ANN201
+    """`/` with `--ui-dir`: a browser asking for a page gets the UI; GraphQL (and the console) the rest."""
+
+    async def handle(request: Request) -> Response:
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return await ui.page(request)
+        return await endpoint.handle(request)
+
+    return handle
 
 
 async def health(request: Request) -> JSONResponse:
