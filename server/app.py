@@ -17,7 +17,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from headwater.server import __version__
@@ -28,6 +28,7 @@ from headwater.server.health import DatabaseProbe
 from headwater.server.graphql.http import GraphQLEndpoint
 from headwater.server.graphql.schema import schema
 from headwater.server.http_guard import HttpGuard, parse_cors_origins
+from headwater.server.prefect_ui import PrefectUI
 from headwater.server.settings import Settings
 from headwater.server.ui.routes import ui_routes
 
@@ -81,18 +82,38 @@ def create_app(settings: Settings) -> Starlette:
             await engine.dispose()
 
     endpoint = GraphQLEndpoint(schema)
+    prefect_ui = PrefectUI(settings.ui_dir) if settings.ui_dir is not None else None
     routes = [
-        Route("/", endpoint.handle, methods=["POST"]),
+        Route("/", endpoint.handle if prefect_ui is None else ui_or_graphql(prefect_ui, endpoint),
+              methods=["POST"] if prefect_ui is None else ["GET", "POST"]),
         Route("/graphql", endpoint.handle, methods=["POST"]),
         Route("/graphql/", endpoint.handle, methods=["GET", "POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        # The web UI (GET / for browsers, /api, /<tenant>/...): headwater.server.ui.
-        *ui_routes(),
     ]
+    if prefect_ui is None:
+        # headwater's web UI (GET / for browsers, /api, /<tenant>/...): headwater.server.ui.
+        routes += ui_routes()
+    else:
+        # A built Prefect 1 UI owns the pages (server/prefect_ui.py): after the API's routes and
+        # headwater's GraphiQL at /api, every other GET is the Prefect UI's.
+        routes += [*ui_routes(with_pages=False),
+                   Route("/settings.json", prefect_ui.settings_json, methods=["GET"]),
+                   Route("/{path:path}", prefect_ui.page, methods=["GET"])]
     # Foreign Host and Origin headers are refused before routing (DNS rebinding, cross-site posts).
     guard = Middleware(HttpGuard, settings=settings)
     return Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
+
+
+def ui_or_graphql(ui: PrefectUI, endpoint: GraphQLEndpoint):  # noqa: ANN201
+    """`/` with `--ui-dir`: a browser asking for a page gets the UI; GraphQL (and the console) the rest."""
+
+    async def handle(request: Request) -> Response:
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return await ui.page(request)
+        return await endpoint.handle(request)
+
+    return handle
 
 
 async def health(request: Request) -> JSONResponse:

@@ -54,6 +54,7 @@ def _add_start_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
     parser.add_argument("--no-services", action="store_true", help="serve the API only; run services elsewhere")
     parser.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    parser.add_argument("--ui-dir", type=Path, help="serve a built Prefect 1 web UI (its dist/ folder) on the API's port")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +110,7 @@ def flag_changes(args: argparse.Namespace) -> dict[str, object]:
         "port": getattr(args, "port", None),
         "ui_port": getattr(args, "ui_port", None),
         "workers": getattr(args, "workers", None),
+        "ui_dir": getattr(args, "ui_dir", None),
     }
     if getattr(args, "no_services", False):
         changes["services_enabled"] = False
@@ -259,6 +261,13 @@ def ready_banner(host: str, port: int, ui_port: int | None = None) -> str:
 
 
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.ui_dir is not None:
+        from headwater.server.prefect_ui import ui_dir_problem
+
+        problem = ui_dir_problem(settings.ui_dir)
+        if problem:
+            print(f"headwater: {problem}", file=sys.stderr)
+            return 2
     check_port(settings.host, settings.port)
     with _stop_on_signals(), database(settings, supervise=True) as ready:
         asyncio.run(_wait_for_database(ready.database_url or "", ready.db_wait_seconds))

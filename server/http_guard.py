@@ -35,11 +35,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EXEMPT_PATHS = frozenset({"/health", "/ready"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 DEFAULT_PORTS = {"http": "80", "https": "443"}
-# What a browser may send cross-origin once the origin is allowed: the Prefect UI and client
-# headers, plus whatever else the preflight asks for (the origin is trusted by then).
+# What a browser may send cross-origin once the origin is allowed: the Prefect UI's headers
+# (`x-prefect-ui`, `x-backend`, the tenant and user ids; `authorization-expiry` beside its token)
+# and the client's, plus whatever else the preflight asks for (the origin is trusted by then).
 ALLOWED_METHODS = "GET, POST, OPTIONS"
-BASE_ALLOWED_HEADERS = ("authorization", "content-type", "x-prefect-agent-id", "x-prefect-core-version",
-                        "x-prefect-user-agent", "x-prefect-tenant-id", "x-backend-version")
+BASE_ALLOWED_HEADERS = ("authorization", "content-type", "x-prefect-ui", "x-backend", "x-prefect-tenant-id",
+                        "x-prefect-user-id", "authorization-expiry", "x-prefect-agent-id", "x-prefect-core-version",
+                        "x-prefect-user-agent", "x-backend-version")
 PREFLIGHT_MAX_AGE = "600"
 
 

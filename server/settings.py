@@ -170,10 +170,11 @@ class Settings:
         1, flag="--workers", help="server processes (uvicorn workers) on the port; each is a full replica: API and services",
     )
     # CORS answers go to these origins; pages served by headwater itself always may. `*` is refused
-    # (server/http_guard.py).
+    # (server/http_guard.py). The default is where Prefect Server served its UI (the `prefecthq/ui` image).
     cors_origins: str = setting(
-        "", help="comma-separated web origins (like `https://ui.example.com`) whose pages may call the API (see Security); "
-        "`*` is refused",
+        "http://localhost:8080,http://127.0.0.1:8080",
+        help="comma-separated web origins (like `https://ui.example.com`) whose pages may call the API (see Security "
+        "and The Prefect web UI); the default is the Prefect UI's port 8080 on this machine; empty allows none; `*` is refused",
     )
     # Checked always on a loopback bind (DNS rebinding), elsewhere only when set.
     allowed_hosts: str = setting(
@@ -181,8 +182,19 @@ class Settings:
         "and [::1] (see Security); `*` = any",
     )
 
+    # Served from the API's own port (server/prefect_ui.py): one origin, so the UI needs no CORS.
+    ui_dir: Path | None = setting(
+        None, flag="--ui-dir",
+        help="a built Prefect 1 web UI (its `dist/` folder) to serve from the API's port: pages at `/`, "
+        "`/settings.json` pointing at this server's `/graphql` (see The Prefect web UI)",
+    )
+
     max_request_bytes: int = setting(
         16 * 1024 * 1024, help="larger requests get a GraphQL error (the client's log batches reach ~4 MB)",
+    )
+    # The web UI's Apollo batch link sends at most 25 operations per POST; each is limited on its own.
+    max_batch_operations: int = setting(
+        25, help="operations in one batched request (a JSON array, as the web UI sends); more are refused",
     )
     max_json_depth: int = setting(64, help="deepest JSON nesting a request may carry (body and `variables`)")
     max_payload_bytes: int = setting(

@@ -77,3 +77,20 @@ async def update_tenant(session: AsyncSession, tenant_id: uuid.UUID, **values: A
         values["settings"] = {**(tenant.settings or {}), **(values["settings"] or {})}
     await session.execute(update(Tenant).where(Tenant.id == tenant_id).values(**values))
     return tenant_id
+
+
+async def resolve_tenant(session: AsyncSession, tenant_id: uuid.UUID | None, hinted: str | None) -> uuid.UUID:
+    """The tenant a mutation means when the caller may leave it out, as the Prefect web UI does
+    (`update_tenant_settings(input: {settings})`): the given id, else the tenant the UI names in
+    its `X-Prefect-Tenant-Id` header, else the only tenant there is."""
+    if tenant_id is not None:
+        return tenant_id
+    if hinted:
+        try:
+            return uuid.UUID(hinted.strip())
+        except ValueError:
+            raise InvalidInput(f"The X-Prefect-Tenant-Id header {hinted!r} is not a UUID.") from None
+    ids = (await session.scalars(select(Tenant.id).limit(2))).all()
+    if len(ids) == 1:
+        return ids[0]
+    raise InvalidInput("`tenant_id` is required: this server has several tenants.")

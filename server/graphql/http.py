@@ -1,5 +1,6 @@
 """The GraphQL HTTP endpoint: POST a query, get `{data, errors}` back as HTTP 200 (503 only
-when the database is unreachable, so the request can be retried).
+when the database is unreachable, so the request can be retried). A POST of a JSON array of
+operations (the web UI's Apollo batch link) gets an array of results in the same order.
 
 Written directly on Starlette rather than through Strawberry's view because the Prefect 1.x
 client needs things that view refuses: `variables` sent as a JSON-encoded *string*, business
@@ -102,33 +103,40 @@ def too_deep(depth: int, limit: int) -> str:
     return f"The request's JSON is nested {depth} levels deep; the limit is {limit} (HEADWATER_MAX_JSON_DEPTH)."
 
 
-def parse_payload(body: bytes, max_depth: int = 64) -> tuple[str, dict[str, Any] | None, str | None]:
-    """(query, variables, operation name) from a JSON body; raises ValueError with a reason."""
+def decode_body(body: bytes, max_depth: int = 64) -> Any:
+    """The request's JSON, its nesting checked before it is decoded; raises ValueError with a reason."""
     depth = json_depth(body, max_depth)
     if depth > max_depth:
         raise ValueError(too_deep(depth, max_depth))
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except RecursionError:  # not reachable after the depth check; kept so it can never be a 500
         raise ValueError(too_deep(depth, max_depth)) from None
     except ValueError:
         raise ValueError("The request body is not valid JSON.") from None
+
+
+def parse_operation(
+    payload: Any, max_depth: int = 64, level: int = 1
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    """(query, variables, operation name) of one operation object found `level` levels deep in
+    the body (1 alone, 2 inside a batch); raises ValueError with a reason."""
     if not isinstance(payload, dict):
-        raise ValueError("The request body must be a JSON object with a `query`.")
+        raise ValueError("The request body must be a JSON object with a `query` (or an array of them).")
     query = payload.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ValueError("The request has no `query` string.")
     variables = payload.get("variables")
     if isinstance(variables, str):
-        # The Prefect 1.x client sends json.dumps(variables), "null" included. It sits one level
-        # inside the body, so its own nesting counts one more.
-        depth = json_depth(variables, max_depth - 1)
-        if depth + 1 > max_depth:
-            raise ValueError(too_deep(depth + 1, max_depth))
+        # The Prefect 1.x client sends json.dumps(variables), "null" included. It sits `level`
+        # levels inside the body, so its own nesting counts that much more.
+        depth = json_depth(variables, max_depth - level)
+        if depth + level > max_depth:
+            raise ValueError(too_deep(depth + level, max_depth))
         try:
             variables = json.loads(variables) if variables.strip() else None
         except RecursionError:
-            raise ValueError(too_deep(depth + 1, max_depth)) from None
+            raise ValueError(too_deep(depth + level, max_depth)) from None
         except ValueError:
             raise ValueError("`variables` is a string but not valid JSON.") from None
     if variables is not None and not isinstance(variables, dict):
@@ -137,6 +145,16 @@ def parse_payload(body: bytes, max_depth: int = 64) -> tuple[str, dict[str, Any]
     if operation_name is not None and not isinstance(operation_name, str):
         raise ValueError("`operationName` must be a string.")
     return query, variables, operation_name
+
+
+def parse_payload(body: bytes, max_depth: int = 64) -> tuple[str, dict[str, Any] | None, str | None]:
+    """(query, variables, operation name) from a JSON body holding one operation."""
+    return parse_operation(decode_body(body, max_depth), max_depth)
+
+
+# What a batch answers for its operations after the database became unreachable in it: they
+# are not run (each would wait for a connection), and say so with the outage's code.
+NOT_RUN = "Not run: the database became unavailable earlier in this batch; nothing of this operation was applied."
 
 
 class GraphQLEndpoint:
@@ -175,12 +193,47 @@ class GraphQLEndpoint:
                 "PAYLOAD_TOO_LARGE",
             ), read=exc.read, finished=exc.finished)
         try:
-            query, variables, operation_name = parse_payload(body, settings.max_json_depth)
+            payload = decode_body(body, settings.max_json_depth)
         except ValueError as exc:
             return JSONResponse(request_error(str(exc)))
-
-        response, status = await execute(self.schema, state, principal, query, variables, operation_name, request.headers)
+        if isinstance(payload, list):
+            return await self.batch(request, principal, payload)
+        try:
+            operation = parse_operation(payload, settings.max_json_depth)
+        except ValueError as exc:
+            return JSONResponse(request_error(str(exc)))
+        response, status = await execute(self.schema, state, principal, *operation, request.headers)
         return JSONResponse(response, status_code=status)
+
+    async def batch(self, request: Request, principal: Principal | None, payload: list[Any]) -> Response:
+        """Apollo's batch link: an array of operations, answered by an array of results in the
+        same order. They run one after another, each with its own limits and role check
+        (the caller was authenticated once, for the request). One that cannot be parsed gets
+        its error in its place; the others still run. After an operation meets a database
+        outage the rest are not run; the answer is 503 only when no operation ran at all (the
+        outage hit the first), so retrying the whole batch is always safe."""
+        settings = request.app.state.settings
+        if not payload:
+            return JSONResponse(request_error("The batch is empty: send at least one operation."))
+        if len(payload) > settings.max_batch_operations:
+            return JSONResponse(request_error(
+                f"The batch has {len(payload)} operations; the limit is {settings.max_batch_operations} "
+                "(HEADWATER_MAX_BATCH_OPERATIONS).", "TOO_MANY_OPERATIONS",
+            ))
+        results: list[dict[str, Any]] = []
+        for item in payload:
+            if results and _database_unavailable(results[-1]):
+                results.append(request_error(NOT_RUN, DATABASE_UNAVAILABLE))
+                continue
+            try:
+                operation = parse_operation(item, settings.max_json_depth, level=2)
+            except ValueError as exc:
+                results.append(request_error(str(exc)))
+                continue
+            response, _ = await execute(self.schema, request.app.state, principal, *operation, request.headers)
+            results.append(response)
+        nothing_ran = all(_database_unavailable(result) for result in results)
+        return JSONResponse(results, status_code=503 if nothing_ran else 200)
 
 
 async def execute(
@@ -220,8 +273,12 @@ async def execute(
         response["errors"] = [
             format_error(error, operation_name, settings.statement_timeout_seconds) for error in result.errors
         ]
-        if any(e["extensions"]["code"] == DATABASE_UNAVAILABLE for e in response["errors"]):
+        if _database_unavailable(response):
             # Not the request's fault and nothing was applied: 503 lets load balancers and
             # the Prefect client (which retries 5xx with backoff) try again.
             status = 503
     return response, status
+
+
+def _database_unavailable(response: dict[str, Any]) -> bool:
+    return any(e.get("extensions", {}).get("code") == DATABASE_UNAVAILABLE for e in response.get("errors") or ())

@@ -29,6 +29,26 @@ def parse_uuid(value: Any) -> uuid.UUID:
         raise ValueError(f"Could not parse UUID: {value}") from None
 
 
+def parse_uuid_array(value: Any) -> list[uuid.UUID]:
+    """Hasura's `_uuid`: a Postgres array literal (`"{uuid1,uuid2}"`, elements optionally quoted),
+    or, more leniently, a JSON list of UUIDs."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.startswith("{") and text.endswith("}")):
+            raise ValueError(f'Could not parse _uuid: {value!r} (expected an array literal like "{{uuid1,uuid2}}")')
+        items = [item.strip().strip('"').strip() for item in text[1:-1].split(",")]
+        items = [] if items == [""] else items
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise ValueError(f"Could not parse _uuid: {value!r}")
+    return [parse_uuid(item) for item in items]
+
+
+def serialize_uuid_array(value: Any) -> str:
+    return "{" + ",".join(str(item) for item in value) + "}"
+
+
 def parse_datetime(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         parsed = value
@@ -90,6 +110,10 @@ def _uuid_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> u
     return parse_uuid(value_from_ast_untyped(node, variables))
 
 
+def _uuid_array_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> list[uuid.UUID]:
+    return parse_uuid_array(value_from_ast_untyped(node, variables))
+
+
 def _datetime_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> dt.datetime:
     return parse_datetime(value_from_ast_untyped(node, variables))
 
@@ -100,6 +124,7 @@ def _identity(value: Any) -> Any:
 
 UUID = NewType("UUID", uuid.UUID)
 uuid_ = NewType("uuid", uuid.UUID)
+uuid_array = NewType("_uuid", list)
 DateTime = NewType("DateTime", dt.datetime)
 timestamptz = NewType("timestamptz", dt.datetime)
 JSON = NewType("JSON", object)
@@ -131,6 +156,13 @@ def _datetime_scalar(name: str, description: str) -> Any:
 SCALAR_MAP = {
     UUID: _uuid_scalar("UUID", "A UUID, canonical lowercase with hyphens."),
     uuid_: _uuid_scalar("uuid", "A UUID (Hasura spelling)."),
+    uuid_array: strawberry.scalar(
+        name="_uuid",
+        description='An array of UUIDs as a Postgres array literal, `"{uuid1,uuid2}"` (Hasura spelling).',
+        serialize=serialize_uuid_array,
+        parse_value=parse_uuid_array,
+        parse_literal=_uuid_array_literal,
+    ),
     DateTime: _datetime_scalar("DateTime", "An ISO 8601 timestamp; naive values are UTC."),
     timestamptz: _datetime_scalar("timestamptz", "An ISO 8601 timestamp; naive values are UTC."),
     JSON: strawberry.scalar(

@@ -1,4 +1,5 @@
-"""Non-table queries: `hello` (the client's liveness probe) and `api` (what this server is)."""
+"""Non-table queries: `hello` (the client's liveness probe), `api` (what this server is) and
+`reference_data` (the state families and colours the web UI draws with)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Optional
 import strawberry
 
 from headwater.server import __version__
+from headwater.server.domain import reference_data
+from headwater.server.graphql.scalars import JSON
 
 
 @strawberry.type(name="api_info")
@@ -18,6 +21,12 @@ class ApiInfo:
     release_timestamp: Optional[str] = None
 
 
+@strawberry.type(name="reference_data")
+class ReferenceData:
+    state_hierarchy: JSON = strawberry.field(description="Each state -> itself and the states below it.")
+    state_info: JSON = strawberry.field(description="Each state -> `{color}`, as Prefect Core 1.4.1 draws it.")
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="Liveness probe used by the Prefect client and agents.")
@@ -27,3 +36,7 @@ class Query:
     @strawberry.field(description="What this backend is.")
     def api(self) -> Optional[ApiInfo]:
         return ApiInfo()
+
+    @strawberry.field(description="Prefect's state families and colours (for the web UI).")
+    def reference_data(self) -> Optional[ReferenceData]:
+        return ReferenceData(state_hierarchy=reference_data.STATE_HIERARCHY, state_info=reference_data.STATE_INFO)

@@ -27,20 +27,25 @@ class DeleteTenantInput:
 
 @strawberry.input(name="update_tenant_name_input")
 class UpdateTenantNameInput:
-    tenant_id: UUID
     name: str
+    tenant_id: Optional[UUID] = None
 
 
 @strawberry.input(name="update_tenant_slug_input")
 class UpdateTenantSlugInput:
-    tenant_id: UUID
     slug: str
+    tenant_id: Optional[UUID] = None
 
 
 @strawberry.input(name="update_tenant_settings_input")
 class UpdateTenantSettingsInput:
-    tenant_id: UUID
+    tenant_id: Optional[UUID] = None
     settings: Optional[JSON] = None
+
+
+# The web UI leaves `tenant_id` out of the update mutations (Prefect Server then refused them);
+# here it defaults to the header's tenant or the only one (domain.tenants.resolve_tenant).
+HINT_HEADER = "x-prefect-tenant-id"
 
 
 @strawberry.type
@@ -61,12 +66,14 @@ class Mutation:
     @strawberry.mutation
     async def update_tenant_name(self, info: Info, input: UpdateTenantNameInput) -> Optional[TenantIdPayload]:
         async with info.context.transaction() as session:
-            return TenantIdPayload(id=await tenants.update_tenant(session, input.tenant_id, name=input.name))
+            tenant_id = await tenants.resolve_tenant(session, input.tenant_id, info.context.headers.get(HINT_HEADER))
+            return TenantIdPayload(id=await tenants.update_tenant(session, tenant_id, name=input.name))
 
     @strawberry.mutation
     async def update_tenant_slug(self, info: Info, input: UpdateTenantSlugInput) -> Optional[TenantIdPayload]:
         async with info.context.transaction() as session:
-            return TenantIdPayload(id=await tenants.update_tenant(session, input.tenant_id, slug=input.slug))
+            tenant_id = await tenants.resolve_tenant(session, input.tenant_id, info.context.headers.get(HINT_HEADER))
+            return TenantIdPayload(id=await tenants.update_tenant(session, tenant_id, slug=input.slug))
 
     @strawberry.mutation
     async def update_tenant_settings(
@@ -76,4 +83,5 @@ class Mutation:
         if not isinstance(settings, dict):
             raise InvalidInput("Tenant settings must be a JSON object.")
         async with info.context.transaction() as session:
-            return TenantIdPayload(id=await tenants.update_tenant(session, input.tenant_id, settings=settings))
+            tenant_id = await tenants.resolve_tenant(session, input.tenant_id, info.context.headers.get(HINT_HEADER))
+            return TenantIdPayload(id=await tenants.update_tenant(session, tenant_id, settings=settings))

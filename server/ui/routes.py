@@ -29,15 +29,22 @@ async def root(request: Request) -> Response:
         status_code=405)
 
 
-def ui_routes() -> list[BaseRoute]:
-    return [
-        Route("/", root, methods=["GET"]),
+def ui_routes(with_pages: bool = True) -> list[BaseRoute]:
+    """The web UI's routes; without `with_pages` only the interactive API and what it needs (when a
+    built Prefect UI serves the pages, `--ui-dir`)."""
+    interactive = [
         Route("/api", graphiql_page, methods=["GET"]),
         Route("/graphql", graphiql_page, methods=["GET"]),
         Route("/login", login_page, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Mount("/_ui/static", app=StaticFiles(packages=[("headwater.server.ui", "static")]), name="ui-static"),
         Route("/_ui/graphiql/{name}", asset, methods=["GET"]),
+    ]
+    if not with_pages:
+        return interactive
+    return [
+        Route("/", root, methods=["GET"]),
+        *interactive,
         Route("/{tenant}", pages.dashboard, methods=["GET"]),
         Route("/{tenant}/flows", pages.flows, methods=["GET"]),
         Route("/{tenant}/flow/{id}", pages.flow, methods=["GET"]),

@@ -267,7 +267,7 @@ def test_config_prints_the_effective_settings_with_secrets_masked():
     assert lines["HEADWATER_SERVICES_ENABLED"] == ("false", "flag")
     assert lines["HEADWATER_HOST"] == ("127.0.0.1", "default")
     assert lines["HEADWATER_MAX_REQUEST_BYTES"] == (str(16 * 1024 * 1024), "default")
-    assert lines["HEADWATER_CORS_ORIGINS"] == ('""', "default")
+    assert lines["HEADWATER_CORS_ORIGINS"] == ("http://localhost:8080,http://127.0.0.1:8080", "default")
 
 
 def test_config_json_is_masked_too():

@@ -31,7 +31,7 @@ async def test_graphql_path_aliases(http):
 async def test_malformed_bodies_are_graphql_errors(http):
     cases = [
         (b"{not json", "not valid JSON"),
-        (b"[1, 2]", "JSON object"),
+        (b"1", "JSON object"),
         (json.dumps({"variables": {}}).encode(), "no `query`"),
         (json.dumps({"query": "{ hello }", "variables": "{bad"}).encode(), "not valid JSON"),
         (json.dumps({"query": "{ hello }", "variables": [1]}).encode(), "JSON object"),
@@ -40,6 +40,9 @@ async def test_malformed_bodies_are_graphql_errors(http):
         response = await http.post("/", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 200
         assert fragment in response.json()["errors"][0]["message"]
+    # An array is a batch (tests/graphql/test_batching.py): each item that is no operation gets its error.
+    response = await http.post("/", content=b"[1, 2]", headers={"content-type": "application/json"})
+    assert response.status_code == 200 and all("JSON object" in r["errors"][0]["message"] for r in response.json())
 
 
 async def test_syntax_and_unknown_field_errors(gql):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Boolean, Integer, Interval, String, Table
+from sqlalchemy import Boolean, Column as SqlColumn, Integer, Interval, MetaData, String, Table
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.types import DateTime, TypeEngine
 
@@ -58,8 +58,27 @@ class TableInfo:
     fields: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
+    def key_column(self) -> str:
+        """A column to select when the client selects none: `id`, or a function row's first."""
+        return "id" if "id" in self.columns else next(iter(self.columns))
+
+    @property
     def ordered_columns(self) -> list[Column]:
         return [column for column in self.columns.values() if column.ordered]
+
+
+# Hasura's `utility.traversal`: the row type of the graph-walking functions (no table holds it;
+# each call computes its rows, see `functions`). Its own metadata, so no migration creates it.
+TRAVERSAL = Table(
+    "utility_traversal",
+    MetaData(),
+    SqlColumn("task_id", UUID(as_uuid=True), nullable=False),
+    SqlColumn("depth", Integer, nullable=False),
+)
+FUNCTION_RELATIONSHIPS = (Relationship("utility_traversal", "task", "task", "task_id", "id", many=False),)
+
+# Root field -> the row type it returns: Hasura's tracked set-returning functions.
+FUNCTIONS: dict[str, str] = {"utility_downstream_tasks": TRAVERSAL.name}
 
 
 def _table_info(table: Table) -> TableInfo:
@@ -68,7 +87,9 @@ def _table_info(table: Table) -> TableInfo:
         for c in sorted(table.columns, key=lambda c: c.name)
     }
     relationships = {
-        r.name: r for r in sorted((r for r in RELATIONSHIPS if r.source == table.name), key=lambda r: r.name)
+        r.name: r
+        for r in sorted((r for r in RELATIONSHIPS + FUNCTION_RELATIONSHIPS if r.source == table.name),
+                        key=lambda r: r.name)
     }
     fields: dict[str, tuple[str, str]] = {name: ("column", name) for name in columns}
     for rel in relationships.values():
@@ -82,9 +103,11 @@ def _table_info(table: Table) -> TableInfo:
     return TableInfo(table.name, table, columns, relationships, dict(sorted(fields.items())))
 
 
-CATALOG: dict[str, TableInfo] = {
+TABLES: dict[str, TableInfo] = {
     name: _table_info(Base.metadata.tables[name]) for name in sorted(Base.metadata.tables)
 }
+# Every row type: the tables, then the functions' row types (which have no root fields of their own).
+CATALOG: dict[str, TableInfo] = {**TABLES, TRAVERSAL.name: _table_info(TRAVERSAL)}
 
 
 # GraphQL type names, as Hasura spells them; `selection` looks fields up by these names.
@@ -105,9 +128,13 @@ def extremum_type(table: str, function: str) -> str:
     return f"{table}_{function}_fields"
 
 
-# Root field name -> (kind, table): `flow`, `flow_aggregate`, `flow_by_pk`, ...
+# Root field name -> (kind, row type): `flow`, `flow_aggregate`, `flow_by_pk`, ...,
+# `utility_downstream_tasks`, `utility_downstream_tasks_aggregate`.
 ROOT_FIELDS: dict[str, tuple[str, str]] = {}
-for _name in CATALOG:
+for _name in TABLES:
     ROOT_FIELDS[_name] = ("list", _name)
     ROOT_FIELDS[f"{_name}_aggregate"] = ("aggregate", _name)
     ROOT_FIELDS[f"{_name}_by_pk"] = ("by_pk", _name)
+for _name, _row in FUNCTIONS.items():
+    ROOT_FIELDS[_name] = ("list", _row)
+    ROOT_FIELDS[f"{_name}_aggregate"] = ("aggregate", _row)

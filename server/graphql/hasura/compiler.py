@@ -160,7 +160,7 @@ def aggregate_query(
     table: TableInfo, measures: list[Measure], args: ListArgs, limit: int | None, link: Link | None = None
 ) -> Select:
     """One row of `measures` over the row set (one per parent, KEY first, when linked)."""
-    columns = sorted({name for measure in measures for name in measure.columns}) or ["id"]
+    columns = sorted({name for measure in measures for name in measure.columns}) or [table.key_column]
     if limit is None and not args.offset and not args.distinct_on:
         args = replace(args, order_by=[])  # every matching row counts: the order is irrelevant
     rows = row_set(table, columns, args, limit, link).subquery()

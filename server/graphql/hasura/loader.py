@@ -10,6 +10,7 @@ under `result_key(alias)` for `fields.ResultField` to pick up.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Iterator
 
 from graphql import GraphQLResolveInfo
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from headwater.server.db.models import Relationship
 from headwater.server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
 from headwater.server.graphql.hasura.compiler import Join, Link, aggregate_query, row_set
+from headwater.server.graphql.hasura.functions import SOURCES
 from headwater.server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
 from headwater.server.graphql.hasura.selection import SelectionReader
 
@@ -31,6 +33,13 @@ async def resolve_root(info: GraphQLResolveInfo) -> Any:
     table, nodes = CATALOG[table_name], info.field_nodes
     reader = SelectionReader(info)
     arguments = reader.arguments(info.parent_type.name, nodes[0])
+    function = SOURCES.get(info.field_name.removesuffix("_aggregate"))
+    if function is not None:
+        # A function's rows are a subquery computed from its `args`, read like a table.
+        source, default_order = function
+        table = replace(table, table=source(arguments.get("args")))
+        if not arguments.get("order_by"):
+            arguments["order_by"] = default_order
     load: Callable[[Loader], Awaitable[Any]]
     if kind == "by_pk":
         shape = reader.row_shape(table, nodes)
@@ -51,7 +60,7 @@ def _columns(shape: RowShape) -> list[str]:
     for _, rel, _ in [*shape.objects, *shape.arrays, *shape.aggregates]:
         if rel.local_column not in columns:
             columns.append(rel.local_column)
-    return columns or ["id"]
+    return columns or [shape.table.key_column]
 
 
 def _joins(shape: RowShape) -> list[Join]:

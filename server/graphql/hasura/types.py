@@ -16,9 +16,9 @@ import strawberry
 from strawberry import UNSET
 from strawberry.types.field import StrawberryField
 
-from headwater.server.graphql.hasura.catalog import CATALOG, TableInfo
+from headwater.server.graphql.hasura.catalog import CATALOG, FUNCTIONS, TABLES, TableInfo
 from headwater.server.graphql.hasura.fields import ResultField, RootField, make_field
-from headwater.server.graphql.scalars import interval, jsonb, timestamptz, uuid_
+from headwater.server.graphql.scalars import interval, jsonb, timestamptz, uuid_, uuid_array
 
 SCALAR_TYPES: dict[str, Any] = {
     "uuid": uuid_,
@@ -190,9 +190,21 @@ class _Builder:
         }
         _finish(self.shells[f"{table}_aggregate"], fields, is_input=False)
 
+    def function_arguments(self, name: str) -> type:
+        """`<function>_args`: the SQL function's parameters (both walks take the same ones)."""
+        fields = {"depth_limit": Optional[int], "start_task_ids": Optional[uuid_array]}
+        return _finish(_shell(f"{name}_args"), fields, is_input=True,
+                       description=f"Arguments of `{name}`: the tasks to start from, and how deep to walk (at most 50).")
+
     def query(self) -> type:
         fields: dict[str, Any] = {}
-        for table in self.tables:
+        for name, table in FUNCTIONS.items():
+            arguments = {"args": self.function_arguments(name), **self.list_arguments(table)}
+            rows, aggregate = List[self.shells[table]], self.shells[f"{table}_aggregate"]
+            description = f"The `{table}` rows of the tasks downstream of `args.start_task_ids`, with their depth."
+            fields[name] = make_field(RootField, rows, arguments, description)
+            fields[f"{name}_aggregate"] = make_field(RootField, aggregate, arguments, f"Aggregates over `{name}`.")
+        for table in TABLES:
             arguments = self.list_arguments(table)
             rows, aggregate = List[self.shells[table]], self.shells[f"{table}_aggregate"]
             fields[table] = make_field(RootField, rows, arguments, f"Rows of `{table}`.")
