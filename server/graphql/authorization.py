@@ -7,6 +7,10 @@
 - `admin`: everything, cloud hooks and messages included (marking a message read changes what
   every caller sees, so it is no more a `read` action than deleting one).
 
+Reads are open to every role, except the columns in ADMIN_ONLY_COLUMNS, which the read layer
+(headwater.server.graphql.hasura.selection) refuses to select, filter, order or count by for
+other roles.
+
 The check walks the root fields of the mutation being executed (fragments and aliases
 included) and refuses the whole request, before anything runs, if one is outside the role.
 """
@@ -62,6 +66,17 @@ ALLOWED_MUTATIONS: dict[str, frozenset[str] | None] = {
     "run": RUN_MUTATIONS,
     "admin": None,
 }
+
+
+# Columns only an admin key may read, filter, order or count by: a hook's config holds its
+# receiver's credentials (a Slack webhook URL is one, so is a signing secret or a Twilio token).
+ADMIN_ONLY_COLUMNS: dict[str, frozenset[str]] = {
+    "cloud_hook": frozenset({"config"}),
+}
+
+
+def may_read_column(principal: Principal | None, table: str, column: str) -> bool:
+    return column not in ADMIN_ONLY_COLUMNS.get(table, ()) or principal is None or principal.role == "admin"
 
 
 def may_run(role: str, mutation: str) -> bool:

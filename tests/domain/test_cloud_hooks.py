@@ -426,3 +426,38 @@ async def test_hook_and_message_mutations_need_the_admin_role(settings, engine, 
             assert "may not run mutation mark_message_as_read" in message
         assert (await client(keys["admin"]).mutate("create_cloud_hook", payload))["id"]
         assert (await client(keys["read"])("{ cloud_hook { type } }"))["cloud_hook"] == [{"type": "PREFECT_MESSAGE"}]
+
+
+async def test_a_hooks_config_is_readable_by_admin_keys_only(settings, engine, tenant_id):
+    """A hook's config holds its receiver's credentials: read and run keys may list hooks, but
+    neither select, filter, order nor count by `config`, directly or through a relationship."""
+    from tests.domain.test_api_keys import create, server
+    from headwater.server.db.engine import create_sessionmaker
+
+    sessions = create_sessionmaker(engine)
+    keys = {role: await create(sessions, f"{role}-config", role) for role in ("read", "run", "admin")}
+    config = {"url": "https://hooks.slack.test/T000/B000/secret-path"}
+    payload = {"tenant_id": tenant_id, "type": "SLACK_WEBHOOK", "states": ["FAILED"], "config": config}
+    refused = [
+        "{ cloud_hook { id config } }",
+        '{ cloud_hook(where: {config: {_contains: {url: "x"}}}) { id } }',
+        "{ cloud_hook(order_by: {config: asc}) { id } }",
+        "{ cloud_hook(distinct_on: config) { id } }",
+        '{ cloud_hook(where: {_or: [{name: {_eq: "a"}}, {_not: {config: {_has_key: "url"}}}]}) { id } }',
+        '{ cloud_hook_delivery(where: {cloud_hook: {config: {_has_key: "url"}}}) { id } }',
+        "{ cloud_hook_delivery { cloud_hook { config } } }",
+        "{ cloud_hook_aggregate { aggregate { count(columns: config, distinct: true) } } }",
+    ]
+    async with server(settings, api_key_cache_seconds=0) as client:
+        hook_id = (await client(keys["admin"]).mutate("create_cloud_hook", payload))["id"]
+        for role in ("read", "run"):
+            assert (await client(keys[role])("{ cloud_hook { id type } }"))["cloud_hook"] == [
+                {"id": hook_id, "type": "SLACK_WEBHOOK"}]
+            for query in refused:
+                message = await client(keys[role]).error(query)
+                assert message.startswith("`cloud_hook.config` holds secrets"), (query, message)
+                assert f"role '{role}'" in message
+        admin = client(keys["admin"])
+        assert (await admin("{ cloud_hook { config } }"))["cloud_hook"] == [{"config": config}]
+        for query in refused:
+            assert "errors" not in await admin.raw(query), query

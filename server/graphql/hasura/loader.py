@@ -45,10 +45,14 @@ async def resolve_root(info: GraphQLResolveInfo) -> Any:
         shape = reader.row_shape(table, nodes)
         load = lambda loader: loader.by_pk(shape, arguments["id"])  # noqa: E731
     elif kind == "list":
-        plan = ListPlan(reader.list_args(arguments), reader.row_shape(table, nodes))
+        args = reader.list_args(arguments)
+        reader.check_args(table, args)
+        plan = ListPlan(args, reader.row_shape(table, nodes))
         load = lambda loader: loader.rows(plan)  # noqa: E731
     else:
-        aggregate = reader.aggregate_plan(table, reader.list_args(arguments), nodes)
+        args = reader.list_args(arguments)
+        reader.check_args(table, args)
+        aggregate = reader.aggregate_plan(table, args, nodes)
         load = lambda loader: loader.aggregate(aggregate)  # noqa: E731
     async with info.context.sessions() as session:
         return await load(Loader(session, info.context.settings.max_page_size))

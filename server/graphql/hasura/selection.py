@@ -34,7 +34,8 @@ try:  # graphql-core >= 3.3
 except ImportError:  # pragma: no cover - graphql-core 3.2 takes the plain dict
     VariableValues = None  # type: ignore[assignment,misc]
 
-from headwater.server.domain.errors import InvalidInput
+from headwater.server.domain.errors import Forbidden, InvalidInput
+from headwater.server.graphql.authorization import may_read_column
 from headwater.server.graphql.hasura.catalog import (
     CATALOG,
     TableInfo,
@@ -89,6 +90,44 @@ class SelectionReader:
         self.variables = _variable_values(info.variable_values)
         # The request's variables as the client sent them (JSON key order kept), when known.
         self.raw_variables = getattr(info.context, "raw_variables", None) or {}
+        self.principal = getattr(info.context, "principal", None)
+
+    # -- admin-only columns ------------------------------------------------------------------
+
+    def check_column(self, table: TableInfo, column: str) -> None:
+        if not may_read_column(self.principal, table.name, column):
+            raise Forbidden(
+                f"`{table.name}.{column}` holds secrets: reading, filtering or ordering by it "
+                f"needs an admin key (this key has the role '{self.principal.role}')."
+            )
+
+    def check_args(self, table: TableInfo, args: ListArgs) -> None:
+        """Refuses `where`, `order_by` and `distinct_on` that touch an admin-only column, on this
+        table or through relationships (a filter can reveal a value as surely as a select)."""
+        if self.principal is None or self.principal.role == "admin":
+            return
+        for column in args.distinct_on:
+            self.check_column(table, column)
+        self._check_expression(table, args.where)
+        for item in args.order_by:
+            self._check_expression(table, item)
+
+    def _check_expression(self, table: TableInfo, expression: Any) -> None:
+        if isinstance(expression, list):
+            for item in expression:
+                self._check_expression(table, item)
+            return
+        if not isinstance(expression, dict):
+            return
+        for key, value in expression.items():
+            if key in ("_and", "_or", "_not"):
+                self._check_expression(table, value)
+                continue
+            kind, target = table.fields.get(key, (None, None))
+            if kind == "column":
+                self.check_column(table, key)
+            elif kind in ("object", "array", "aggregate") and target in table.relationships:
+                self._check_expression(CATALOG[table.relationships[target].target], value)
 
     # -- AST walking -------------------------------------------------------------------------
 
@@ -187,6 +226,7 @@ class SelectionReader:
             name = fields[0].name.value
             kind, target = table.fields[name]
             if kind == "column":
+                self.check_column(table, name)
                 shape.add_column(name)
                 continue
             rel = table.relationships[target]
@@ -195,9 +235,11 @@ class SelectionReader:
                 shape.objects.append((key, rel, self.row_shape(child, fields)))
             elif kind == "array":
                 args = self.list_args(self.arguments(type_name, fields[0]))
+                self.check_args(child, args)
                 shape.arrays.append((key, rel, ListPlan(args, self.row_shape(child, fields))))
             else:
                 args = self.list_args(self.arguments(type_name, fields[0]))
+                self.check_args(child, args)
                 shape.aggregates.append((key, rel, self.aggregate_plan(child, args, fields)))
         return shape
 
@@ -218,9 +260,13 @@ class SelectionReader:
             if function == "count":
                 values = self.arguments(type_name, fields[0])
                 columns = tuple(dict.fromkeys(values.get("columns") or []))
+                for column in columns:
+                    self.check_column(table, column)
                 parts[key] = Measure("count", columns, bool(values.get("distinct")) and bool(columns))
             else:
                 selected = self.subfields(fields, extremum_type(table.name, function))
+                for column in dict.fromkeys(f[0].name.value for f in selected.values()):
+                    self.check_column(table, column)
                 parts[key] = {
                     column: Measure(function, (column,))
                     for column in dict.fromkeys(f[0].name.value for f in selected.values())
