@@ -123,6 +123,24 @@ query TaskRun($id: uuid!) {
   log(where: {task_run_id: {_eq: $id}}, order_by: {timestamp: asc}, limit: 1000) { id timestamp level name message }
 }"""
 
+# Deployments: a tenant's (or one flow group's) deployments by name (ix_deployment_tenant_id /
+# ix_deployment_flow_group_id), each with its next scheduled runs (ix_flow_run_deployment_id).
+DEPLOYMENTS = """
+query Deployments($where: deployment_bool_exp!, $limit: Int!, $offset: Int!, $now: timestamptz!) {
+  deployment(where: $where, order_by: [{name: asc}, {id: asc}], limit: $limit, offset: $offset) {
+    id name description parameters tags labels schedule is_schedule_active flow_group_id
+    flow_group { id name }
+    next_runs: flow_runs(where: {state: {_eq: "Scheduled"}, scheduled_start_time: {_gte: $now}},
+                         order_by: {scheduled_start_time: asc}, limit: 3) { id name scheduled_start_time }
+  }
+  deployment_aggregate(where: $where) { aggregate { count } }
+}"""
+
+SET_DEPLOYMENT_SCHEDULE_ACTIVE = ("mutation($input: set_deployment_schedule_active_input!) "
+                                  "{ set_deployment_schedule_active(input: $input) { success error } }")
+SET_DEPLOYMENT_SCHEDULE_INACTIVE = ("mutation($input: set_deployment_schedule_inactive_input!) "
+                                    "{ set_deployment_schedule_inactive(input: $input) { success error } }")
+
 AGENTS = """
 query Agents($tenant: uuid!) {
   agent(where: {tenant_id: {_eq: $tenant}}, order_by: {last_queried: desc_nulls_last}, limit: 500) {
@@ -146,4 +164,6 @@ BROWSER = {
     "ENABLE_VERSION_LOCK": ENABLE_VERSION_LOCK,
     "DISABLE_VERSION_LOCK": DISABLE_VERSION_LOCK,
     "CREATE_PROJECT": CREATE_PROJECT,
+    "SET_DEPLOYMENT_SCHEDULE_ACTIVE": SET_DEPLOYMENT_SCHEDULE_ACTIVE,
+    "SET_DEPLOYMENT_SCHEDULE_INACTIVE": SET_DEPLOYMENT_SCHEDULE_INACTIVE,
 }

@@ -156,7 +156,31 @@ def run_parameters(flow: dict[str, Any], group: dict[str, Any]) -> list[dict[str
     return declared
 
 
-TABS = ("overview", "runs", "versions", "tasks")
+TABS = ("overview", "runs", "versions", "tasks", "deployments")
+
+
+def schedule_summary(schedules: list[dict[str, Any]] | None) -> list[str]:
+    """One readable line per deployment schedule ("every 1h (UTC)", "cron 0 9 * * 1-5 (Europe/Berlin)")."""
+    lines = []
+    for item in schedules or []:
+        zone = item.get("timezone") or "UTC"
+        if item.get("interval") is not None:
+            seconds = int(item["interval"])
+            parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
+            lines.append("every " + "".join(f"{n}{u}" for n, u in parts if n) + f" ({zone})")
+        elif item.get("cron"):
+            lines.append(f"cron {item['cron']} ({zone})")
+        elif item.get("rrule"):
+            lines.append(f"rrule {item['rrule']} ({zone})")
+    return lines
+
+
+async def deployment_list(request: Request, where: dict[str, Any], number: int) -> dict[str, Any]:
+    """A page of deployments (by name) with their next runs, for the flow's tab and the tenant's page."""
+    data = await query(request, documents.DEPLOYMENTS, {
+        "where": where, "limit": PAGE_SIZE, "offset": (number - 1) * PAGE_SIZE, "now": now().isoformat()})
+    rows = [{**d, "schedule_lines": schedule_summary(d["schedule"])} for d in data["deployment"]]
+    return {"deployments": rows, "paging": pages(data["deployment_aggregate"]["aggregate"]["count"], number)}
 
 
 @page
@@ -185,6 +209,8 @@ async def flow(request: Request) -> Response:
         "next": {"flow_id": {"_in": ids}, "state": {"_eq": "Scheduled"}, "scheduled_start_time": {"_gte": now().isoformat()}},
     })
     tasks = (await query(request, documents.FLOW_TASKS, {"flow": active["id"]}))["task"] if tab == "tasks" else []
+    deployments = (await deployment_list(request, {"flow_group_id": {"_eq": group_id}}, number)
+                   if tab == "deployments" else None)
     settings = group.get("settings") or {}
     toggles = [
         ("schedule", "Schedule", active["is_schedule_active"] and bool(active["schedule"] or group["schedule"]),
@@ -200,7 +226,7 @@ async def flow(request: Request) -> Response:
         next_runs=runs["next_runs"], state_filter=state, toggles=toggles, tasks=tasks,
         paging=pages(runs["flow_run_aggregate"]["aggregate"]["count"], number),
         parameters=run_parameters(active, group), schedule=active["schedule"] or group["schedule"],
-        labels=group["labels"] if group["labels"] is not None else None,
+        labels=group["labels"] if group["labels"] is not None else None, deployments=deployments,
     )
 
 
@@ -250,6 +276,13 @@ async def task_run(request: Request) -> Response:
     if run is None or run["tenant_id"] != current["id"]:
         raise NotFound("That task run")
     return render(request, "task_run.html", **base_context(request, current, "flows"), run=run, logs=data["log"])
+
+
+@page
+async def deployments(request: Request) -> Response:
+    current = await tenant(request)
+    listed = await deployment_list(request, {"tenant_id": {"_eq": current["id"]}}, page_number(request))
+    return render(request, "deployments.html", **base_context(request, current, "deployments"), **listed)
 
 
 @page

@@ -284,3 +284,49 @@ def test_the_schedule_toggle_removes_and_restores_future_runs(ui, browser):
     page.locator(".next-runs li a").first.wait_for()
     assert page.get_by_role("switch", name="Schedule").get_attribute("aria-checked") == "true"
     assert ui.query(count)["flow_run_aggregate"]["aggregate"]["count"] == scheduled
+
+
+def test_a_deployments_quick_run_uses_its_parameters_and_its_toggle_removes_and_restores_runs(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "deploys"}})["create_project"]["id"]
+    serialized = factories.flow(name="adder", parameters=[factories.parameter("nums", required=True)])
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": serialized, "project_id": project}})["create_flow"]["id"]
+    group = ui.query("query($id: uuid!) { flow_by_pk(id: $id) { flow_group_id } }", {"id": flow_id})["flow_by_pk"]["flow_group_id"]
+    deployment = ui.query("mutation($i: create_deployment_input!) { create_deployment(input: $i) { id } }", {"i": {
+        "flow_group_id": group, "name": "hourly-sum", "parameters": {"nums": [1, 2, 3, 4]}, "tags": ["sums"],
+        "schedule": [{"interval": 3600}]}})["create_deployment"]["id"]
+    future = ('query($d: uuid!) { flow_run_aggregate(where: {deployment_id: {_eq: $d}, state: {_eq: "Scheduled"}}) '
+              '{ aggregate { count } } }')
+    scheduled = ui.query(future, {"d": deployment})["flow_run_aggregate"]["aggregate"]["count"]
+    assert scheduled > 0
+    page = browser
+
+    # The tenant-wide page, reached from the nav: the toggle pauses and resumes the schedule.
+    page.goto(ui.url + "/default")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Deployments").click()
+    page.wait_for_url(re.compile(r"/default/deployments$"))
+    card = page.locator(f'li.deployment[data-deployment="{deployment}"]')
+    assert card.locator(".next-runs li a").count() == 3
+    toggle = card.get_by_role("switch", name="Schedule of hourly-sum")
+    assert toggle.get_attribute("aria-checked") == "true"
+    toggle.click()
+    card.locator(".next-runs", has_text="No run is scheduled.").wait_for()
+    assert card.get_by_role("switch").get_attribute("aria-checked") == "false"
+    assert ui.query(future, {"d": deployment})["flow_run_aggregate"]["aggregate"]["count"] == 0
+    card.get_by_role("switch").click()
+    card.locator(".next-runs li a").first.wait_for()
+    assert card.get_by_role("switch").get_attribute("aria-checked") == "true"
+    assert ui.query(future, {"d": deployment})["flow_run_aggregate"]["aggregate"]["count"] == scheduled
+
+    # The flow page's Deployments tab: Quick Run creates a run with the deployment's parameters.
+    page.goto(f"{ui.url}/default/flow/{group}")
+    page.get_by_role("link", name="Deployments", exact=True).last.click()
+    page.wait_for_url(re.compile(r"tab=deployments"))
+    page.get_by_role("button", name="Quick Run hourly-sum").click()
+    page.wait_for_url(re.compile(r"/default/flow-run/[0-9a-f-]{36}$"))
+    assert json.loads(page.locator("#run-parameters").inner_text()) == {"nums": [1, 2, 3, 4]}
+    run_id = page.url.rsplit("/", 1)[1]
+    run = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { deployment_id parameters tags } }", {"id": run_id})["flow_run_by_pk"]
+    assert run == {"deployment_id": deployment, "parameters": {"nums": [1, 2, 3, 4]}, "tags": ["sums"]}

@@ -156,6 +156,15 @@
     });
   }
 
+  // A deployment's Quick Run: its flow, parameters, tags and labels, all applied by the server.
+  document.querySelectorAll("button.deployment-run").forEach(function (button) {
+    button.addEventListener("click", function () {
+      startRun(button, { deployment_id: button.dataset.deployment }, button.dataset.slug).catch(function (error) {
+        showError("Quick Run failed: " + error.message);
+      });
+    });
+  });
+
   var runWith = document.getElementById("run-with");
   if (runWith) {
     runWith.addEventListener("submit", function (event) {
@@ -182,11 +191,14 @@
     button.addEventListener("click", function () {
       var on = button.getAttribute("aria-checked") === "true";
       var name = on ? button.dataset.disable : button.dataset.enable;
-      busy(button, gql(name, { input: { flow_id: button.dataset.flow } })).then(function (data) {
+      // A flow's toggles take its active version (data-flow); a deployment's, its id (data-input, data-id).
+      var input = {};
+      input[button.dataset.input || "flow_id"] = button.dataset.id || button.dataset.flow;
+      busy(button, gql(name, { input: input })).then(function (data) {
         var payload = data[Object.keys(data)[0]];
         if (payload && payload.success === false) throw new Error(payload.error || "the server refused it.");
         button.setAttribute("aria-checked", on ? "false" : "true");
-        if (button.id === "toggle-schedule") location.reload();  // its next runs changed
+        if (button.id === "toggle-schedule" || button.dataset.reload) location.reload();  // its next runs changed
       }).catch(function (error) { showError("The setting was not changed: " + error.message); });
     });
   });
