@@ -17,9 +17,10 @@ RUN_FIELDS = "id name state state_message scheduled_start_time start_time end_ti
 # Dashboard. `$scope` narrows every run list to the tenant (and a project). Finished states count
 # the runs that *started* in the window (ix_flow_run_start_time: a range scan of the window, not
 # of every Success ever; a finished state's own start time is null); current ones (Scheduled,
-# Submitted, Running) whatever their age (ix_flow_run_state).
+# Submitted, Running) whatever their age (ix_flow_run_state). `history` feeds the run-history chart:
+# the window's runs by scheduled start (ix_flow_run_scheduled_start_time), capped (ui/charts.py).
 DASHBOARD = """
-query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!) {
+query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!, $chart_since: timestamptz!, $history_limit: Int!) {
   project(where: {tenant_id: {_eq: $tenant}}, order_by: {name: asc}, limit: 500) { id name }
   scheduled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Scheduled"}}]}) { aggregate { count } }
   submitted: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Submitted"}}]}) { aggregate { count } }
@@ -32,6 +33,8 @@ query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!
   upcoming: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_gte: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }
   late: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_lt: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }
   agent(where: {tenant_id: {_eq: $tenant}}, order_by: {last_queried: desc_nulls_last}, limit: 10) { id name type labels last_queried }
+  history: flow_run(where: {_and: [$scope, {scheduled_start_time: {_gte: $chart_since, _lte: $now}}]},
+                    order_by: {scheduled_start_time: desc}, limit: $history_limit) { scheduled_start_time state }
 }""" % {"run": RUN_FIELDS}
 
 CREATE_PROJECT = """

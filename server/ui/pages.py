@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from headwater.server.ui import documents
+from headwater.server.ui import charts, documents
 from headwater.server.ui.api import ApiError, LoginRequired, query
 from headwater.server.ui.rendering import render
 
@@ -105,13 +105,16 @@ async def dashboard(request: Request) -> Response:
     if project:
         scope["flow"] = {"project_id": {"_eq": project}}
     moment = now()
+    chart_since = charts.chart_start(WINDOWS[window], moment, charts.BUCKETS[window])
     data = await query(request, documents.DASHBOARD, {
         "tenant": current["id"], "scope": scope, "since": (moment - WINDOWS[window]).isoformat(), "now": moment.isoformat(),
+        "chart_since": chart_since.isoformat(), "history_limit": charts.CAP,
     })
     counts = {name: data[name]["aggregate"]["count"] for name in ("scheduled", "submitted", "running", "success", "failed", "cancelled")}
     return render(
         request, "dashboard.html", **base_context(request, current, "dashboard"),
         data=data, counts=counts, window=window, windows=list(WINDOWS), project=project,
+        chart=charts.run_history(data["history"], chart_since, moment, window),
         project_name=next((p["name"] for p in data["project"] if p["id"] == project), None),
     )
 
