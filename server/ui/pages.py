@@ -278,7 +278,8 @@ async def task_run(request: Request) -> Response:
     run = data["task_run_by_pk"]
     if run is None or run["tenant_id"] != current["id"]:
         raise NotFound("That task run")
-    return render(request, "task_run.html", **base_context(request, current, "flows"), run=run, logs=data["log"])
+    return render(request, "task_run.html", **base_context(request, current, "flows"), run=run, logs=data["log"],
+                  final=run["state"] in FINAL_STATES and run["flow_run"]["state"] in FINAL_STATES)
 
 
 @page

@@ -330,3 +330,53 @@ def test_a_deployments_quick_run_uses_its_parameters_and_its_toggle_removes_and_
     run_id = page.url.rsplit("/", 1)[1]
     run = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { deployment_id parameters tags } }", {"id": run_id})["flow_run_by_pk"]
     assert run == {"deployment_id": deployment, "parameters": {"nums": [1, 2, 3, 4]}, "tags": ["sums"]}
+
+
+def set_states(ui: UI, flow_run: str | None = None, task_run: str | None = None, state: str = "Running") -> None:
+    if flow_run:
+        ui.query("mutation($i: set_flow_run_states_input!) { set_flow_run_states(input: $i) { states { status } } }",
+                 {"i": {"states": [{"flow_run_id": flow_run, "state": {"type": state}}]}})
+    if task_run:
+        ui.query("mutation($i: set_task_run_states_input!) { set_task_run_states(input: $i) { states { status } } }",
+                 {"i": {"states": [{"task_run_id": task_run, "state": {"type": state}}]}})
+
+
+def test_a_running_flows_timeline_task_runs_and_task_run_page_update_live(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "live"}})["create_project"]["id"]
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": factories.flow(name="live-flow"), "project_id": project}})["create_flow"]["id"]
+    run_id = ui.query("mutation($i: create_flow_run_input!) { create_flow_run(input: $i) { id } }",
+                      {"i": {"flow_id": flow_id}})["create_flow_run"]["id"]
+    task_runs = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { task_runs(order_by: {task: {name: asc}}) { id task { slug } } } }",
+                         {"id": run_id})["flow_run_by_pk"]["task_runs"]
+    first = task_runs[0]
+    page = browser
+    page.goto(f"{ui.url}/default/flow-run/{run_id}")
+    page.evaluate("window.__not_reloaded = true")
+    page.locator("#timeline-empty", has_text="No task has started yet.").wait_for()
+    set_states(ui, flow_run=run_id, task_run=first["id"], state="Running")
+    bar = page.locator(f'#timeline g[data-task="{first["task"]["slug"]}"] rect')
+    bar.and_(page.locator('[data-state="Running"]')).wait_for()
+    assert bar.evaluate("n => getComputedStyle(n).fill") == "rgb(61, 103, 255)", "the Running colour"
+    page.locator(f'#task-runs tr[data-task="{first["task"]["slug"]}"] [data-state="Running"]').wait_for()
+    set_states(ui, task_run=first["id"], state="Success")
+    bar.and_(page.locator('[data-state="Success"]')).wait_for()
+    page.locator(f'#task-runs tr[data-task="{first["task"]["slug"]}"] [data-state="Success"]').wait_for()
+    assert page.evaluate("window.__not_reloaded") is True
+
+    # The task-run page follows its task run while the flow run is unfinished.
+    second = task_runs[-1]
+    page.goto(f"{ui.url}/default/task-run/{second['id']}")
+    page.evaluate("window.__not_reloaded = true")
+    page.locator('#task-run-state [data-state="Pending"]').wait_for()
+    set_states(ui, task_run=second["id"], state="Running")
+    page.locator('#task-run-state [data-state="Running"]').wait_for()
+    ui.query("mutation($i: write_run_logs_input!) { write_run_logs(input: $i) { success } }", {"i": {"logs": [
+        {"flow_run_id": run_id, "task_run_id": second["id"], "level": "INFO", "message": "half way", "name": "prefect.task"}]}})
+    page.locator("#task-run-logs", has_text="half way").wait_for()
+    set_states(ui, task_run=second["id"], state="Failed")
+    page.locator('#task-run-state [data-state="Failed"]').wait_for()
+    page.locator("#task-run-history [data-state=Failed]").wait_for()
+    assert page.evaluate("window.__not_reloaded") is True
