@@ -86,9 +86,15 @@ def browser(request, tmp_path):
             route.abort()
 
         context.route(lambda url: not LOCAL.match(url), refuse)
+        # Every Content-Security-Policy violation a page reports, checked at the end of each test.
+        context.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                                "(window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI))")
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.external_requests = external
+        violations: list[str] = []
+        page.on("console", lambda message: violations.append(message.text[:300]) if "Content Security Policy" in message.text else None)
+        page.csp_violations = violations
         yield page
         report = request.node.stash.get(REPORTS, {}).get("call")
         if report is not None and report.failed:
@@ -98,6 +104,7 @@ def browser(request, tmp_path):
         context.close()
         chromium.close()
     assert not external, f"the UI tried to reach the internet: {external}"
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 README_SHOTS = {"dashboard", "flow", "flow-run"}
@@ -194,6 +201,7 @@ def test_graphiql_loads_the_schema_and_runs_hello_offline(ui, browser):
     page.get_by_role("button", name=re.compile("Documentation Explorer", re.I)).click()
     page.locator(".graphiql-doc-explorer", has_text="Query").wait_for()
     assert page.external_requests == []
+    assert page.evaluate("window.__csp || []") == [] and page.csp_violations == [], "GraphiQL runs under its CSP"
 
 
 def test_with_keys_the_ui_asks_for_one_and_a_read_key_cannot_quick_run(database_url, browser, tmp_path):
