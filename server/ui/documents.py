@@ -17,9 +17,10 @@ RUN_FIELDS = "id name state state_message scheduled_start_time start_time end_ti
 # Dashboard. `$scope` narrows every run list to the tenant (and a project). Finished states count
 # the runs that *started* in the window (ix_flow_run_start_time: a range scan of the window, not
 # of every Success ever; a finished state's own start time is null); current ones (Scheduled,
-# Submitted, Running) whatever their age (ix_flow_run_state).
+# Submitted, Running) whatever their age (ix_flow_run_state). `history` feeds the run-history chart:
+# the window's runs by scheduled start (ix_flow_run_scheduled_start_time), capped (ui/charts.py).
 DASHBOARD = """
-query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!) {
+query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!, $chart_since: timestamptz!, $history_limit: Int!) {
   project(where: {tenant_id: {_eq: $tenant}}, order_by: {name: asc}, limit: 500) { id name }
   scheduled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Scheduled"}}]}) { aggregate { count } }
   submitted: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Submitted"}}]}) { aggregate { count } }
@@ -32,6 +33,8 @@ query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!
   upcoming: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_gte: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }
   late: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_lt: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }
   agent(where: {tenant_id: {_eq: $tenant}}, order_by: {last_queried: desc_nulls_last}, limit: 10) { id name type labels last_queried }
+  history: flow_run(where: {_and: [$scope, {scheduled_start_time: {_gte: $chart_since, _lte: $now}}]},
+                    order_by: {scheduled_start_time: desc}, limit: $history_limit) { scheduled_start_time state }
 }""" % {"run": RUN_FIELDS}
 
 CREATE_PROJECT = """
@@ -123,6 +126,24 @@ query TaskRun($id: uuid!) {
   log(where: {task_run_id: {_eq: $id}}, order_by: {timestamp: asc}, limit: 1000) { id timestamp level name message }
 }"""
 
+# Deployments: a tenant's (or one flow group's) deployments by name (ix_deployment_tenant_id /
+# ix_deployment_flow_group_id), each with its next scheduled runs (ix_flow_run_deployment_id).
+DEPLOYMENTS = """
+query Deployments($where: deployment_bool_exp!, $limit: Int!, $offset: Int!, $now: timestamptz!) {
+  deployment(where: $where, order_by: [{name: asc}, {id: asc}], limit: $limit, offset: $offset) {
+    id name description parameters tags labels schedule is_schedule_active flow_group_id
+    flow_group { id name }
+    next_runs: flow_runs(where: {state: {_eq: "Scheduled"}, scheduled_start_time: {_gte: $now}},
+                         order_by: {scheduled_start_time: asc}, limit: 3) { id name scheduled_start_time }
+  }
+  deployment_aggregate(where: $where) { aggregate { count } }
+}"""
+
+SET_DEPLOYMENT_SCHEDULE_ACTIVE = ("mutation($input: set_deployment_schedule_active_input!) "
+                                  "{ set_deployment_schedule_active(input: $input) { success error } }")
+SET_DEPLOYMENT_SCHEDULE_INACTIVE = ("mutation($input: set_deployment_schedule_inactive_input!) "
+                                    "{ set_deployment_schedule_inactive(input: $input) { success error } }")
+
 AGENTS = """
 query Agents($tenant: uuid!) {
   agent(where: {tenant_id: {_eq: $tenant}}, order_by: {last_queried: desc_nulls_last}, limit: 500) {
@@ -135,6 +156,7 @@ BROWSER = {
     "QUICK_RUN": QUICK_RUN,
     "FLOW_RUN": FLOW_RUN,
     "CANCEL_FLOW_RUN": CANCEL_FLOW_RUN,
+    "TASK_RUN": TASK_RUN,
     "SET_TASK_RUN_STATES": SET_TASK_RUN_STATES,
     "SET_FLOW_RUN_STATES": SET_FLOW_RUN_STATES,
     "SET_SCHEDULE_ACTIVE": SET_SCHEDULE_ACTIVE,
@@ -146,4 +168,6 @@ BROWSER = {
     "ENABLE_VERSION_LOCK": ENABLE_VERSION_LOCK,
     "DISABLE_VERSION_LOCK": DISABLE_VERSION_LOCK,
     "CREATE_PROJECT": CREATE_PROJECT,
+    "SET_DEPLOYMENT_SCHEDULE_ACTIVE": SET_DEPLOYMENT_SCHEDULE_ACTIVE,
+    "SET_DEPLOYMENT_SCHEDULE_INACTIVE": SET_DEPLOYMENT_SCHEDULE_INACTIVE,
 }

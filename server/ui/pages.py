@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from headwater.server.ui import documents
+from headwater.server.ui import charts, documents
 from headwater.server.ui.api import ApiError, LoginRequired, query
 from headwater.server.ui.rendering import render
 
@@ -105,13 +105,16 @@ async def dashboard(request: Request) -> Response:
     if project:
         scope["flow"] = {"project_id": {"_eq": project}}
     moment = now()
+    chart_since = charts.chart_start(WINDOWS[window], moment, charts.BUCKETS[window])
     data = await query(request, documents.DASHBOARD, {
         "tenant": current["id"], "scope": scope, "since": (moment - WINDOWS[window]).isoformat(), "now": moment.isoformat(),
+        "chart_since": chart_since.isoformat(), "history_limit": charts.CAP,
     })
     counts = {name: data[name]["aggregate"]["count"] for name in ("scheduled", "submitted", "running", "success", "failed", "cancelled")}
     return render(
         request, "dashboard.html", **base_context(request, current, "dashboard"),
         data=data, counts=counts, window=window, windows=list(WINDOWS), project=project,
+        chart=charts.run_history(data["history"], chart_since, moment, window),
         project_name=next((p["name"] for p in data["project"] if p["id"] == project), None),
     )
 
@@ -156,7 +159,31 @@ def run_parameters(flow: dict[str, Any], group: dict[str, Any]) -> list[dict[str
     return declared
 
 
-TABS = ("overview", "runs", "versions", "tasks")
+TABS = ("overview", "runs", "versions", "tasks", "deployments")
+
+
+def schedule_summary(schedules: list[dict[str, Any]] | None) -> list[str]:
+    """One readable line per deployment schedule ("every 1h (UTC)", "cron 0 9 * * 1-5 (Europe/Berlin)")."""
+    lines = []
+    for item in schedules or []:
+        zone = item.get("timezone") or "UTC"
+        if item.get("interval") is not None:
+            seconds = int(item["interval"])
+            parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
+            lines.append("every " + "".join(f"{n}{u}" for n, u in parts if n) + f" ({zone})")
+        elif item.get("cron"):
+            lines.append(f"cron {item['cron']} ({zone})")
+        elif item.get("rrule"):
+            lines.append(f"rrule {item['rrule']} ({zone})")
+    return lines
+
+
+async def deployment_list(request: Request, where: dict[str, Any], number: int) -> dict[str, Any]:
+    """A page of deployments (by name) with their next runs, for the flow's tab and the tenant's page."""
+    data = await query(request, documents.DEPLOYMENTS, {
+        "where": where, "limit": PAGE_SIZE, "offset": (number - 1) * PAGE_SIZE, "now": now().isoformat()})
+    rows = [{**d, "schedule_lines": schedule_summary(d["schedule"])} for d in data["deployment"]]
+    return {"deployments": rows, "paging": pages(data["deployment_aggregate"]["aggregate"]["count"], number)}
 
 
 @page
@@ -185,6 +212,8 @@ async def flow(request: Request) -> Response:
         "next": {"flow_id": {"_in": ids}, "state": {"_eq": "Scheduled"}, "scheduled_start_time": {"_gte": now().isoformat()}},
     })
     tasks = (await query(request, documents.FLOW_TASKS, {"flow": active["id"]}))["task"] if tab == "tasks" else []
+    deployments = (await deployment_list(request, {"flow_group_id": {"_eq": group_id}}, number)
+                   if tab == "deployments" else None)
     settings = group.get("settings") or {}
     toggles = [
         ("schedule", "Schedule", active["is_schedule_active"] and bool(active["schedule"] or group["schedule"]),
@@ -200,7 +229,7 @@ async def flow(request: Request) -> Response:
         next_runs=runs["next_runs"], state_filter=state, toggles=toggles, tasks=tasks,
         paging=pages(runs["flow_run_aggregate"]["aggregate"]["count"], number),
         parameters=run_parameters(active, group), schedule=active["schedule"] or group["schedule"],
-        labels=group["labels"] if group["labels"] is not None else None,
+        labels=group["labels"] if group["labels"] is not None else None, deployments=deployments,
     )
 
 
@@ -249,7 +278,15 @@ async def task_run(request: Request) -> Response:
     run = data["task_run_by_pk"]
     if run is None or run["tenant_id"] != current["id"]:
         raise NotFound("That task run")
-    return render(request, "task_run.html", **base_context(request, current, "flows"), run=run, logs=data["log"])
+    return render(request, "task_run.html", **base_context(request, current, "flows"), run=run, logs=data["log"],
+                  final=run["state"] in FINAL_STATES and run["flow_run"]["state"] in FINAL_STATES)
+
+
+@page
+async def deployments(request: Request) -> Response:
+    current = await tenant(request)
+    listed = await deployment_list(request, {"tenant_id": {"_eq": current["id"]}}, page_number(request))
+    return render(request, "deployments.html", **base_context(request, current, "deployments"), **listed)
 
 
 @page

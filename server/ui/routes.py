@@ -1,7 +1,7 @@
 """The UI's routes. Paths match the links the Prefect client prints
 (`/<tenant slug>/flow/<flow group id>`, `/<tenant slug>/flow-run/<id>`, `/<tenant slug>/task-run/<id>`);
 fixed paths come first, so `/api`, `/login`... are never read as a tenant slug.
-A later deployments page adds its route here (`/{tenant}/deployments`) and a tab in flow.html."""
+"""
 
 from __future__ import annotations
 
@@ -50,5 +50,6 @@ def ui_routes(with_pages: bool = True) -> list[BaseRoute]:
         Route("/{tenant}/flow/{id}", pages.flow, methods=["GET"]),
         Route("/{tenant}/flow-run/{id}", pages.flow_run, methods=["GET"]),
         Route("/{tenant}/task-run/{id}", pages.task_run, methods=["GET"]),
+        Route("/{tenant}/deployments", pages.deployments, methods=["GET"]),
         Route("/{tenant}/agents", pages.agents, methods=["GET"]),
     ]

@@ -86,9 +86,15 @@ def browser(request, tmp_path):
             route.abort()
 
         context.route(lambda url: not LOCAL.match(url), refuse)
+        # Every Content-Security-Policy violation a page reports, checked at the end of each test.
+        context.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                                "(window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI))")
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.external_requests = external
+        violations: list[str] = []
+        page.on("console", lambda message: violations.append(message.text[:300]) if "Content Security Policy" in message.text else None)
+        page.csp_violations = violations
         yield page
         report = request.node.stash.get(REPORTS, {}).get("call")
         if report is not None and report.failed:
@@ -98,6 +104,7 @@ def browser(request, tmp_path):
         context.close()
         chromium.close()
     assert not external, f"the UI tried to reach the internet: {external}"
+    assert not violations, f"Content-Security-Policy violations: {violations}"
 
 
 README_SHOTS = {"dashboard", "flow", "flow-run"}
@@ -194,6 +201,7 @@ def test_graphiql_loads_the_schema_and_runs_hello_offline(ui, browser):
     page.get_by_role("button", name=re.compile("Documentation Explorer", re.I)).click()
     page.locator(".graphiql-doc-explorer", has_text="Query").wait_for()
     assert page.external_requests == []
+    assert page.evaluate("window.__csp || []") == [] and page.csp_violations == [], "GraphiQL runs under its CSP"
 
 
 def test_with_keys_the_ui_asks_for_one_and_a_read_key_cannot_quick_run(database_url, browser, tmp_path):
@@ -284,3 +292,99 @@ def test_the_schedule_toggle_removes_and_restores_future_runs(ui, browser):
     page.locator(".next-runs li a").first.wait_for()
     assert page.get_by_role("switch", name="Schedule").get_attribute("aria-checked") == "true"
     assert ui.query(count)["flow_run_aggregate"]["aggregate"]["count"] == scheduled
+
+
+def test_a_deployments_quick_run_uses_its_parameters_and_its_toggle_removes_and_restores_runs(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "deploys"}})["create_project"]["id"]
+    serialized = factories.flow(name="adder", parameters=[factories.parameter("nums", required=True)])
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": serialized, "project_id": project}})["create_flow"]["id"]
+    group = ui.query("query($id: uuid!) { flow_by_pk(id: $id) { flow_group_id } }", {"id": flow_id})["flow_by_pk"]["flow_group_id"]
+    deployment = ui.query("mutation($i: create_deployment_input!) { create_deployment(input: $i) { id } }", {"i": {
+        "flow_group_id": group, "name": "hourly-sum", "parameters": {"nums": [1, 2, 3, 4]}, "tags": ["sums"],
+        "schedule": [{"interval": 3600}]}})["create_deployment"]["id"]
+    future = ('query($d: uuid!) { flow_run_aggregate(where: {deployment_id: {_eq: $d}, state: {_eq: "Scheduled"}}) '
+              '{ aggregate { count } } }')
+    scheduled = ui.query(future, {"d": deployment})["flow_run_aggregate"]["aggregate"]["count"]
+    assert scheduled > 0
+    page = browser
+
+    # The tenant-wide page, reached from the nav: the toggle pauses and resumes the schedule.
+    page.goto(ui.url + "/default")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Deployments").click()
+    page.wait_for_url(re.compile(r"/default/deployments$"))
+    card = page.locator(f'li.deployment[data-deployment="{deployment}"]')
+    assert card.locator(".next-runs li a").count() == 3
+    toggle = card.get_by_role("switch", name="Schedule of hourly-sum")
+    assert toggle.get_attribute("aria-checked") == "true"
+    toggle.click()
+    card.locator(".next-runs", has_text="No run is scheduled.").wait_for()
+    assert card.get_by_role("switch").get_attribute("aria-checked") == "false"
+    assert ui.query(future, {"d": deployment})["flow_run_aggregate"]["aggregate"]["count"] == 0
+    card.get_by_role("switch").click()
+    card.locator(".next-runs li a").first.wait_for()
+    assert card.get_by_role("switch").get_attribute("aria-checked") == "true"
+    assert ui.query(future, {"d": deployment})["flow_run_aggregate"]["aggregate"]["count"] == scheduled
+
+    # The flow page's Deployments tab: Quick Run creates a run with the deployment's parameters.
+    page.goto(f"{ui.url}/default/flow/{group}")
+    page.get_by_role("link", name="Deployments", exact=True).last.click()
+    page.wait_for_url(re.compile(r"tab=deployments"))
+    page.get_by_role("button", name="Quick Run hourly-sum").click()
+    page.wait_for_url(re.compile(r"/default/flow-run/[0-9a-f-]{36}$"))
+    assert json.loads(page.locator("#run-parameters").inner_text()) == {"nums": [1, 2, 3, 4]}
+    run_id = page.url.rsplit("/", 1)[1]
+    run = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { deployment_id parameters tags } }", {"id": run_id})["flow_run_by_pk"]
+    assert run == {"deployment_id": deployment, "parameters": {"nums": [1, 2, 3, 4]}, "tags": ["sums"]}
+
+
+def set_states(ui: UI, flow_run: str | None = None, task_run: str | None = None, state: str = "Running") -> None:
+    if flow_run:
+        ui.query("mutation($i: set_flow_run_states_input!) { set_flow_run_states(input: $i) { states { status } } }",
+                 {"i": {"states": [{"flow_run_id": flow_run, "state": {"type": state}}]}})
+    if task_run:
+        ui.query("mutation($i: set_task_run_states_input!) { set_task_run_states(input: $i) { states { status } } }",
+                 {"i": {"states": [{"task_run_id": task_run, "state": {"type": state}}]}})
+
+
+def test_a_running_flows_timeline_task_runs_and_task_run_page_update_live(ui, browser):
+    tenant = ui.query("{ tenant { id } }")["tenant"][0]["id"]
+    project = ui.query("mutation($i: create_project_input!) { create_project(input: $i) { id } }",
+                       {"i": {"tenant_id": tenant, "name": "live"}})["create_project"]["id"]
+    flow_id = ui.query("mutation($i: create_flow_input!) { create_flow(input: $i) { id } }",
+                       {"i": {"serialized_flow": factories.flow(name="live-flow"), "project_id": project}})["create_flow"]["id"]
+    run_id = ui.query("mutation($i: create_flow_run_input!) { create_flow_run(input: $i) { id } }",
+                      {"i": {"flow_id": flow_id}})["create_flow_run"]["id"]
+    task_runs = ui.query("query($id: uuid!) { flow_run_by_pk(id: $id) { task_runs(order_by: {task: {name: asc}}) { id task { slug } } } }",
+                         {"id": run_id})["flow_run_by_pk"]["task_runs"]
+    first = task_runs[0]
+    page = browser
+    page.goto(f"{ui.url}/default/flow-run/{run_id}")
+    page.evaluate("window.__not_reloaded = true")
+    page.locator("#timeline-empty", has_text="No task has started yet.").wait_for()
+    set_states(ui, flow_run=run_id, task_run=first["id"], state="Running")
+    bar = page.locator(f'#timeline g[data-task="{first["task"]["slug"]}"] rect')
+    bar.and_(page.locator('[data-state="Running"]')).wait_for()
+    assert bar.evaluate("n => getComputedStyle(n).fill") == "rgb(61, 103, 255)", "the Running colour"
+    page.locator(f'#task-runs tr[data-task="{first["task"]["slug"]}"] [data-state="Running"]').wait_for()
+    set_states(ui, task_run=first["id"], state="Success")
+    bar.and_(page.locator('[data-state="Success"]')).wait_for()
+    page.locator(f'#task-runs tr[data-task="{first["task"]["slug"]}"] [data-state="Success"]').wait_for()
+    assert page.evaluate("window.__not_reloaded") is True
+
+    # The task-run page follows its task run while the flow run is unfinished.
+    second = task_runs[-1]
+    page.goto(f"{ui.url}/default/task-run/{second['id']}")
+    page.evaluate("window.__not_reloaded = true")
+    page.locator('#task-run-state [data-state="Pending"]').wait_for()
+    set_states(ui, task_run=second["id"], state="Running")
+    page.locator('#task-run-state [data-state="Running"]').wait_for()
+    ui.query("mutation($i: write_run_logs_input!) { write_run_logs(input: $i) { success } }", {"i": {"logs": [
+        {"flow_run_id": run_id, "task_run_id": second["id"], "level": "INFO", "message": "half way", "name": "prefect.task"}]}})
+    page.locator("#task-run-logs", has_text="half way").wait_for()
+    set_states(ui, task_run=second["id"], state="Failed")
+    page.locator('#task-run-state [data-state="Failed"]').wait_for()
+    page.locator("#task-run-history [data-state=Failed]").wait_for()
+    assert page.evaluate("window.__not_reloaded") is True

@@ -156,6 +156,15 @@
     });
   }
 
+  // A deployment's Quick Run: its flow, parameters, tags and labels, all applied by the server.
+  document.querySelectorAll("button.deployment-run").forEach(function (button) {
+    button.addEventListener("click", function () {
+      startRun(button, { deployment_id: button.dataset.deployment }, button.dataset.slug).catch(function (error) {
+        showError("Quick Run failed: " + error.message);
+      });
+    });
+  });
+
   var runWith = document.getElementById("run-with");
   if (runWith) {
     runWith.addEventListener("submit", function (event) {
@@ -182,11 +191,14 @@
     button.addEventListener("click", function () {
       var on = button.getAttribute("aria-checked") === "true";
       var name = on ? button.dataset.disable : button.dataset.enable;
-      busy(button, gql(name, { input: { flow_id: button.dataset.flow } })).then(function (data) {
+      // A flow's toggles take its active version (data-flow); a deployment's, its id (data-input, data-id).
+      var input = {};
+      input[button.dataset.input || "flow_id"] = button.dataset.id || button.dataset.flow;
+      busy(button, gql(name, { input: input })).then(function (data) {
         var payload = data[Object.keys(data)[0]];
         if (payload && payload.success === false) throw new Error(payload.error || "the server refused it.");
         button.setAttribute("aria-checked", on ? "false" : "true");
-        if (button.id === "toggle-schedule") location.reload();  // its next runs changed
+        if (button.id === "toggle-schedule" || button.dataset.reload) location.reload();  // its next runs changed
       }).catch(function (error) { showError("The setting was not changed: " + error.message); });
     });
   });
@@ -272,6 +284,63 @@
       });
     }
 
+    // The timeline: one bar per task (a mapped task's spans its children), from its first start to
+    // its last end (or now while it runs), on the run's own time axis; colours are the state classes.
+    function renderTimeline(flowRun) {
+      var svg = document.getElementById("timeline");
+      if (!svg) return;
+      var NS = "http://www.w3.org/2000/svg";
+      var rows = [], byTask = {};
+      flowRun.task_runs.forEach(function (tr) {
+        var row = byTask[tr.task.id];
+        if (!row) { row = byTask[tr.task.id] = { name: tr.task.name, slug: tr.task.slug, start: null, end: null, state: null, open: false }; rows.push(row); }
+        if (tr.map_index < 0 || row.state === null) row.state = tr.state;
+        if (tr.start_time) {
+          var s = new Date(tr.start_time).getTime();
+          if (row.start === null || s < row.start) row.start = s;
+          if (tr.end_time) { var e = new Date(tr.end_time).getTime(); if (row.end === null || e > row.end) row.end = e; }
+          else row.open = true;
+        }
+      });
+      var started = rows.filter(function (r) { return r.start !== null; });
+      var now = Date.now();
+      var first = started.reduce(function (m, r) { return Math.min(m, r.start); }, flowRun.start_time ? new Date(flowRun.start_time).getTime() : now);
+      var last = started.reduce(function (m, r) { return Math.max(m, r.open || r.end === null ? now : r.end); },
+                                flowRun.end_time ? new Date(flowRun.end_time).getTime() : (started.length ? first : now));
+      var span = Math.max(1000, last - first);
+      var LABEL = 180, WIDTH = 720, ROW = 20;
+      svg.textContent = "";
+      svg.setAttribute("viewBox", "0 0 " + WIDTH + " " + Math.max(1, rows.length) * ROW);
+      document.getElementById("timeline-empty").hidden = started.length > 0;
+      svg.hidden = started.length === 0;
+      document.getElementById("timeline-span").textContent = started.length ? duration(new Date(first).toISOString(), new Date(last).toISOString()) : "";
+      rows.forEach(function (row, index) {
+        var group = document.createElementNS(NS, "g");
+        group.setAttribute("data-task", row.slug);
+        var label = document.createElementNS(NS, "text");
+        label.setAttribute("x", "0"); label.setAttribute("y", String(index * ROW + 14));
+        label.setAttribute("class", "tick");
+        label.textContent = row.name.length > 28 ? row.name.slice(0, 27) + "…" : row.name;
+        group.appendChild(label);
+        if (row.start !== null) {
+          var end = row.open || row.end === null ? now : row.end;
+          var bar = document.createElementNS(NS, "rect");
+          var x = LABEL + (row.start - first) / span * (WIDTH - LABEL);
+          bar.setAttribute("x", x.toFixed(1));
+          bar.setAttribute("y", String(index * ROW + 3));
+          bar.setAttribute("width", Math.max(2, (end - row.start) / span * (WIDTH - LABEL)).toFixed(1));
+          bar.setAttribute("height", String(ROW - 6));
+          bar.setAttribute("class", KNOWN.indexOf(row.state) >= 0 ? "state-" + row.state : "state-other");
+          bar.setAttribute("data-state", row.state || "");
+          var title = document.createElementNS(NS, "title");
+          title.textContent = row.name + ": " + (row.state || "—") + ", " + duration(new Date(row.start).toISOString(), row.open ? null : new Date(end).toISOString());
+          bar.appendChild(title);
+          group.appendChild(bar);
+        }
+        svg.appendChild(group);
+      });
+    }
+
     function render(flowRun) {
       latest = flowRun;
       var badge = document.getElementById("run-state");
@@ -285,6 +354,7 @@
         history.appendChild(element("li", [stateBadge(s.state), " ", timeNode(s.timestamp), " ", element("span", [s.message || ""], { class: "message" })]));
       });
       renderTaskRuns(flowRun.task_runs);
+      renderTimeline(flowRun);
       var final = FINAL.indexOf(flowRun.state) >= 0;
       root.dataset.final = final ? "true" : "false";
       document.getElementById("cancel-run").disabled = final;
@@ -348,6 +418,70 @@
     });
 
     poll();
+  }
+
+  // ---- the task-run page: live state, history and logs ---------------------------------------
+
+  var taskRun = document.getElementById("task-run");
+  if (taskRun) liveTaskRun(taskRun);
+
+  function liveTaskRun(root) {
+    var seen = {};
+    var logs = document.getElementById("task-run-logs");
+    var pollsAfterFinal = root.dataset.final === "true" ? 0 : 3;
+    logs.querySelectorAll("li[data-id]").forEach(function (li) { seen[li.dataset.id] = true; });
+
+    function render(tr, rows) {
+      var badge = document.getElementById("task-run-state");
+      badge.textContent = "";
+      badge.appendChild(stateBadge(tr.state));
+      document.getElementById("task-run-message").textContent = tr.state_message || "";
+      var started = document.getElementById("task-run-started");
+      started.textContent = "";
+      started.appendChild(timeNode(tr.start_time));
+      document.getElementById("task-run-duration").textContent = tr.start_time ? duration(tr.start_time, tr.end_time) : "not started";
+      var history = document.getElementById("task-run-history");
+      history.textContent = "";
+      tr.states.forEach(function (s) {
+        history.appendChild(element("li", [stateBadge(s.state), " ", timeNode(s.timestamp), " ", element("span", [s.message || ""], { class: "message" })]));
+      });
+      rows.forEach(function (log) {
+        if (seen[log.id]) return;
+        seen[log.id] = true;
+        var when = element("time", [exact(log.timestamp).slice(11, 19)], { datetime: log.timestamp, title: exact(log.timestamp) });
+        logs.appendChild(element("li", [when, " ", element("span", [log.level || ""], { class: "level level-" + log.level }), " ",
+                                        element("span", [log.message || ""], { class: "message" })], { "data-level": log.level || "", "data-id": log.id }));
+      });
+      document.getElementById("no-logs").hidden = logs.children.length > 0;
+      // Live until the task run and its flow run are both final (a restart may bring it back).
+      root.dataset.final = FINAL.indexOf(tr.state) >= 0 && FINAL.indexOf(tr.flow_run.state) >= 0 ? "true" : "false";
+    }
+
+    function poll() {
+      if (document.hidden) { schedule(); return; }
+      gql("TASK_RUN", { id: root.dataset.id }).then(function (data) {
+        if (!data.task_run_by_pk) { showError("This task run no longer exists."); return; }
+        clearError();
+        render(data.task_run_by_pk, data.log);
+        schedule();
+      }).catch(function (error) {
+        showError("Live updates paused: " + error.message);
+        setTimeout(poll, 10000);
+      });
+    }
+
+    function schedule() {
+      if (root.dataset.final === "true") {
+        pollsAfterFinal -= 1;
+        if (pollsAfterFinal < 0) { document.getElementById("live").hidden = true; return; }
+      } else {
+        pollsAfterFinal = 3;
+        document.getElementById("live").hidden = false;
+      }
+      setTimeout(poll, 2000);
+    }
+
+    if (root.dataset.final !== "true") setTimeout(poll, 2000);
   }
 
   refreshTimes();
