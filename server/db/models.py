@@ -179,6 +179,10 @@ class FlowRun(Base):
         ),
         Index("ix_flow_run_flow_id_scheduled_start_time", "flow_id", "scheduled_start_time"),
         Index("ix_flow_run_state_start_time", "state", "state_start_time"),
+        # The dashboard's counts and lists by state over a window: finished runs by when they
+        # started, waiting runs (late, upcoming; the agents' queue too) by when they are due.
+        Index("ix_flow_run_state_run_start_time", "state", "start_time"),
+        Index("ix_flow_run_state_scheduled_start_time", "state", "scheduled_start_time"),
     )
     tenant_id: Mapped[uuid.UUID | None] = _tenant_fk()
     flow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flow.id", ondelete="CASCADE"), index=True)

@@ -20,14 +20,14 @@ RUN_FIELDS = "id name state state_message scheduled_start_time start_time end_ti
 # Submitted, Running) whatever their age (ix_flow_run_state). `history` feeds the run-history chart:
 # the window's runs by scheduled start (ix_flow_run_scheduled_start_time), capped (ui/charts.py).
 DASHBOARD = """
-query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!, $chart_since: timestamptz!, $history_limit: Int!) {
+query Dashboard($tenant: uuid!, $scope: flow_run_bool_exp!, $since: timestamptz!, $now: timestamptz!, $chart_since: timestamptz!, $history_limit: Int!, $count_cap: Int!) {
   project(where: {tenant_id: {_eq: $tenant}}, order_by: {name: asc}, limit: 500) { id name }
-  scheduled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Scheduled"}}]}) { aggregate { count } }
-  submitted: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Submitted"}}]}) { aggregate { count } }
-  running: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Running"}}]}) { aggregate { count } }
-  success: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Success"}, start_time: {_gte: $since}}]}) { aggregate { count } }
-  failed: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Failed"}, start_time: {_gte: $since}}]}) { aggregate { count } }
-  cancelled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Cancelled"}, start_time: {_gte: $since}}]}) { aggregate { count } }
+  scheduled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Scheduled"}}]}, limit: $count_cap) { aggregate { count } }
+  submitted: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Submitted"}}]}, limit: $count_cap) { aggregate { count } }
+  running: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Running"}}]}, limit: $count_cap) { aggregate { count } }
+  success: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Success"}, start_time: {_gte: $since}}]}, limit: $count_cap) { aggregate { count } }
+  failed: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Failed"}, start_time: {_gte: $since}}]}, limit: $count_cap) { aggregate { count } }
+  cancelled: flow_run_aggregate(where: {_and: [$scope, {state: {_eq: "Cancelled"}, start_time: {_gte: $since}}]}, limit: $count_cap) { aggregate { count } }
   in_progress: flow_run(where: {_and: [$scope, {state: {_in: ["Running", "Submitted", "Cancelling"]}}]}, order_by: {state_timestamp: desc}, limit: 10) { %(run)s }
   failed_runs: flow_run(where: {_and: [$scope, {state: {_eq: "Failed"}, start_time: {_gte: $since}}]}, order_by: {start_time: desc}, limit: 10) { %(run)s }
   upcoming: flow_run(where: {_and: [$scope, {state: {_eq: "Scheduled"}, scheduled_start_time: {_gte: $now}}]}, order_by: {scheduled_start_time: asc}, limit: 10) { %(run)s }

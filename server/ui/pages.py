@@ -95,6 +95,11 @@ def base_context(request: Request, current: dict[str, Any], section: str) -> dic
     return {"tenant": current, "section": section, "link": lambda **c: link(request, **c), "browser_documents": documents.BROWSER}
 
 
+# The dashboard counts each state up to this many runs and shows "10000+" beyond: an exact
+# count of half a million finished runs would cost the page a scan of them on every load.
+COUNT_CAP = 10_000
+
+
 @page
 async def dashboard(request: Request) -> Response:
     current = await tenant(request)
@@ -108,12 +113,13 @@ async def dashboard(request: Request) -> Response:
     chart_since = charts.chart_start(WINDOWS[window], moment, charts.BUCKETS[window])
     data = await query(request, documents.DASHBOARD, {
         "tenant": current["id"], "scope": scope, "since": (moment - WINDOWS[window]).isoformat(), "now": moment.isoformat(),
-        "chart_since": chart_since.isoformat(), "history_limit": charts.CAP,
+        "chart_since": chart_since.isoformat(), "history_limit": charts.CAP, "count_cap": COUNT_CAP,
     })
     counts = {name: data[name]["aggregate"]["count"] for name in ("scheduled", "submitted", "running", "success", "failed", "cancelled")}
+    capped = {name for name, count in counts.items() if count >= COUNT_CAP}
     return render(
         request, "dashboard.html", **base_context(request, current, "dashboard"),
-        data=data, counts=counts, window=window, windows=list(WINDOWS), project=project,
+        data=data, counts=counts, capped=capped, window=window, windows=list(WINDOWS), project=project,
         chart=charts.run_history(data["history"], chart_since, moment, window),
         project_name=next((p["name"] for p in data["project"] if p["id"] == project), None),
     )

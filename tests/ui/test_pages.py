@@ -42,6 +42,17 @@ async def test_dashboard_counts_and_lists_runs_by_state(http, gql, hello_flow, p
     assert re.search(r'data-count="scheduled">0<', empty)
 
 
+async def test_dashboard_counts_stop_at_the_cap_and_say_so(http, gql, hello_flow, monkeypatch):
+    from headwater.server.ui import pages
+
+    monkeypatch.setattr(pages, "COUNT_CAP", 2)
+    for name in ("a", "b", "c"):
+        await gql(CREATE_RUN, {"input": {"flow_id": hello_flow["flow_id"], "flow_run_name": name}})
+    page = (await http.get("/default", headers=HTML)).text
+    assert re.search(r'data-count="scheduled">2\+<', page), "three runs, counted up to the cap of two"
+    assert re.search(r'data-count="running">0<', page)
+
+
 async def test_flows_page_lists_searches_and_filters_by_project(http, gql, hello_flow, project_id, tenant_id):
     other = (await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "other"}))["id"]
     await register(gql, other, name="etl")
