@@ -34,6 +34,9 @@ from headwater.server.ui.routes import ui_routes
 
 logger = logging.getLogger("headwater")
 
+# Allocations between gen-0 collections once the app has started (Python's default is 700).
+GC_GEN0_THRESHOLD = 20_000
+
 
 def create_app(settings: Settings) -> Starlette:
     if not settings.database_url:
@@ -46,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.database_url,
             pool_size=settings.db_pool_size,
             statement_timeout_seconds=settings.statement_timeout_seconds,
+            statement_cache_size=settings.db_statement_cache_size,
         )
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
@@ -71,6 +75,9 @@ def create_app(settings: Settings) -> Starlette:
             # big request, paused the event loop for ~200 ms. Once per process, garbage first.
             gc.collect()
             gc.freeze()
+            # A request allocates a few thousand objects, so the default gen-0 threshold (700)
+            # ran a collection every request or two; most of it is freed by reference counting.
+            gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
         # "ready" is logged by the CLI once the socket is bound (server/serving.py), not here.
         logger.debug("headwater %s application started", __version__)
         try:

@@ -363,6 +363,7 @@ async def _run_services(settings: Settings) -> None:
         settings.database_url or "",
         pool_size=settings.db_pool_size,
         statement_timeout_seconds=settings.statement_timeout_seconds,
+        statement_cache_size=settings.db_statement_cache_size,
     )
     runner = ServiceRunner(build_services(settings, create_sessionmaker(engine)))
     stop = asyncio.Event()

@@ -230,6 +230,12 @@ class Settings:
         15.0, help="how long `start` waits for an external database to accept connections before giving up",
     )
     db_pool_size: int = setting(20, help="database connections per server process (requests beyond it wait for one)")
+    # PgBouncer in transaction pooling mode hands each transaction any server connection, so a
+    # statement prepared on one is unknown on the next: 0 turns asyncpg's prepared-statement caches off.
+    db_statement_cache_size: int = setting(
+        100, help="prepared statements cached per database connection; 0 behind PgBouncer in transaction "
+        "pooling mode (see the README's PgBouncer section)",
+    )
     database_embedded: bool = setting(
         False, help="set by `start` when it runs the embedded Postgres (its workers inherit it); not meant to "
         "be set by hand",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def async_url(url: str) -> str:
@@ -17,10 +18,13 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def create_engine(url: str, pool_size: int = 20, statement_timeout_seconds: float = 0) -> AsyncEngine:
+def create_engine(
+    url: str, pool_size: int = 20, statement_timeout_seconds: float = 0, statement_cache_size: int = 100
+) -> AsyncEngine:
     """The process's engine. With `statement_timeout_seconds` > 0, Postgres cancels any statement
     running longer (SQLSTATE 57014), so no single request holds a connection for minutes;
-    migrations switch it off for their own transaction."""
+    migrations switch it off for their own transaction. `statement_cache_size` 0 prepares nothing
+    by name (PgBouncer's transaction pooling); each statement is then prepared unnamed per use."""
     server_settings = {"timezone": "UTC", "application_name": "headwater"}
     if statement_timeout_seconds > 0:
         server_settings["statement_timeout"] = str(max(1, round(statement_timeout_seconds * 1000)))  # ms
@@ -36,8 +40,19 @@ def create_engine(url: str, pool_size: int = 20, statement_timeout_seconds: floa
         pool_pre_ping=False,
         pool_recycle=1800,
         # Timestamps are stored and compared in UTC whatever the server's default zone is.
-        connect_args={"server_settings": server_settings},
+        connect_args={"server_settings": server_settings, **_statement_cache_args(statement_cache_size)},
     )
+
+
+def _statement_cache_args(size: int) -> dict:
+    """asyncpg's cache and SQLAlchemy's adapter cache, both `size`; off, statements get unique names
+    so no two clients' prepared statements collide on a server connection PgBouncer shares."""
+    if size > 0:
+        return {"statement_cache_size": size, "prepared_statement_cache_size": size}
+    return {
+        "statement_cache_size": 0, "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__headwater_{uuid.uuid4().hex}__",
+    }
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -50,3 +65,21 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     async with sessions() as session:
         async with session.begin():
             yield session
+
+
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One pooled connection with no transaction: each statement commits on its own.
+
+    For work that is one statement (a heartbeat, a state change, a creation) or only reads
+    (under READ COMMITTED a transaction gives reads no common snapshot anyway): no BEGIN and
+    COMMIT/ROLLBACK round trips around it. The connection's statement timeout still applies.
+    """
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
+async def connection_of(db: AsyncSession | AsyncConnection) -> AsyncConnection:
+    """The connection to run a prebuilt statement on: a session's (in its transaction) or the one given."""
+    return await db.connection() if isinstance(db, AsyncSession) else db

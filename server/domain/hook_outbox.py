@@ -118,11 +118,16 @@ def remove_waker(waker: Callable[[], None]) -> None:
     _wakers.discard(waker)
 
 
+def wake_delivery() -> None:
+    """Deliveries were committed (by an autocommit statement, or a transaction's commit)."""
+    for waker in list(_wakers):
+        waker()
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
     if session.info.pop(_PENDING_KEY, False):
-        for waker in list(_wakers):
-            waker()
+        wake_delivery()
 
 
 @event.listens_for(Session, "after_rollback")

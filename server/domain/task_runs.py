@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from headwater.server.db.models import FlowRun, Task, TaskRun, TaskRunState
 from headwater.server.domain.errors import InvalidInput, NotFound
@@ -96,9 +96,18 @@ async def _find(session: AsyncSession, flow_run_id: uuid.UUID, task_id: uuid.UUI
     return TaskRunInfo(*row) if row else None
 
 
-async def get_task_run_info(session: AsyncSession, task_run_id: uuid.UUID) -> TaskRunInfo:
-    task_run = await require(session, TaskRun, task_run_id)
-    return TaskRunInfo(task_run.id, task_run.version, task_run.state, task_run.serialized_state)
+INFO = text("SELECT id, version, state, serialized_state FROM task_run WHERE id = :id").bindparams(
+    bindparam("id", type_=PG_UUID(as_uuid=True))
+).columns(serialized_state=JSONB)
+
+
+async def get_task_run_info(db: AsyncSession | AsyncConnection, task_run_id: uuid.UUID) -> TaskRunInfo:
+    """Read by the flow runner after a version-lock refusal: one prepared statement, no ORM."""
+    connection = await db.connection() if isinstance(db, AsyncSession) else db
+    row = (await connection.execute(INFO, {"id": task_run_id})).first()
+    if row is None:
+        raise NotFound(f"Task run {task_run_id} not found.")  # as lookup.require words it
+    return TaskRunInfo(*row)
 
 
 async def set_task_run_name(session: AsyncSession, task_run_id: uuid.UUID, name: str) -> None:
@@ -109,9 +118,15 @@ async def set_task_run_name(session: AsyncSession, task_run_id: uuid.UUID, name:
     await session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(name=name))
 
 
-async def heartbeat(session: AsyncSession, task_run_id: uuid.UUID) -> bool:
-    result = await session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(heartbeat=func.now()))
-    return bool(result.rowcount)
+HEARTBEAT = text("UPDATE task_run SET heartbeat = now() WHERE id = :id").bindparams(
+    bindparam("id", type_=PG_UUID(as_uuid=True))
+)
+
+
+async def heartbeat(db: AsyncSession | AsyncConnection, task_run_id: uuid.UUID) -> bool:
+    """Sent by every running task: the bare UPDATE, built once (in autocommit, one round trip)."""
+    connection = await db.connection() if isinstance(db, AsyncSession) else db
+    return bool((await connection.execute(HEARTBEAT, {"id": task_run_id})).rowcount)
 
 
 @dataclass(frozen=True)

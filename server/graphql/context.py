@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from headwater.server.db.engine import transaction
+from headwater.server.db.engine import autocommit, transaction
 from headwater.server.domain.api_keys import Principal
 from headwater.server.settings import Settings
 
@@ -31,6 +31,12 @@ class Context:
         """Each mutation is one transaction: a failure leaves no partial rows."""
         async with transaction(self.sessions) as session:
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection outside any transaction, for a mutation that is one statement or a read."""
+        async with autocommit(self.sessions.kw["bind"]) as connection:
+            yield connection
 
     @property
     def agent_id(self) -> str | None:

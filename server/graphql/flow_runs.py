@@ -8,7 +8,7 @@ from typing import Optional
 import strawberry
 
 from headwater.server.domain import flow_runs
-from headwater.server.domain.run_states import set_flow_run_state
+from headwater.server.domain.run_states import change_flow_run_state, set_flow_run_state
 from headwater.server.domain.states import parse_state
 from headwater.server.graphql.context import Info
 from headwater.server.graphql.payloads import FlowRunIdPayload, SuccessPayload, ok, state_change_payload
@@ -106,7 +106,10 @@ def header_uuid(value: str | None) -> uuid.UUID | None:
 class Mutation:
     @strawberry.mutation(description="Create a run of a flow (or of the latest version of a version group).")
     async def create_flow_run(self, info: Info, input: CreateFlowRunInput) -> Optional[FlowRunIdPayload]:
-        async with info.context.transaction() as session:
+        # A flow's run: the flow lookup, then one statement, in autocommit (flow_runs.INSERT_RUN);
+        # a deployment's run reads the deployment first, in a transaction.
+        opened = info.context.transaction() if input.deployment_id is not None else info.context.autocommit()
+        async with opened as session:
             run_id = await flow_runs.create_flow_run(
                 session,
                 flow_id=input.flow_id,
@@ -129,6 +132,14 @@ class Mutation:
         limit = info.context.settings.max_payload_bytes
         parsed = [(item, parse_state(item.state, limit)) for item in input.states]
         agent_id = header_uuid(info.context.agent_id)
+        if len(parsed) == 1 and parsed[0][1].type != "Cancelled":
+            # The common request, one change: one statement with the rules folded in (run_states.py).
+            (item, state), = parsed
+            async with info.context.autocommit() as connection:
+                change = await change_flow_run_state(
+                    connection, item.flow_run_id, state, version=item.version, agent_id=agent_id
+                )
+            return SetFlowRunStatesPayload(states=[SetFlowRunStatePayload.of(change)])
         async with info.context.transaction() as session:
             changes = [
                 await set_flow_run_state(session, item.flow_run_id, state, version=item.version, agent_id=agent_id)
@@ -175,5 +186,5 @@ class Mutation:
     async def update_flow_run_heartbeat(
         self, info: Info, input: UpdateFlowRunHeartbeatInput
     ) -> Optional[SuccessPayload]:
-        async with info.context.transaction() as session:
-            return SuccessPayload(success=await flow_runs.heartbeat(session, input.flow_run_id))
+        async with info.context.autocommit() as connection:
+            return SuccessPayload(success=await flow_runs.heartbeat(connection, input.flow_run_id))

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any, Awaitable, Callable, Iterator
 
 from graphql import GraphQLResolveInfo
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from headwater.server.db.models import Relationship
 from headwater.server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
@@ -54,8 +54,10 @@ async def resolve_root(info: GraphQLResolveInfo) -> Any:
         reader.check_args(table, args)
         aggregate = reader.aggregate_plan(table, args, nodes)
         load = lambda loader: loader.aggregate(aggregate)  # noqa: E731
-    async with info.context.sessions() as session:
-        return await load(Loader(session, info.context.settings.max_page_size))
+    # Reads only: outside a transaction (no BEGIN/ROLLBACK round trips; under READ COMMITTED a
+    # transaction gave the statements no common snapshot anyway).
+    async with info.context.autocommit() as connection:
+        return await load(Loader(connection, info.context.settings.max_page_size))
 
 
 def _columns(shape: RowShape) -> list[str]:
@@ -114,9 +116,9 @@ def _aggregate_result(plan: AggregatePlan, values: dict[Measure, Any]) -> Row:
 
 
 class Loader:
-    """Loads plans through one session; `max_page_size` caps every list."""
+    """Loads plans through one connection; `max_page_size` caps every list."""
 
-    def __init__(self, session: AsyncSession, max_page_size: int):
+    def __init__(self, session: AsyncConnection, max_page_size: int):
         self.session = session
         self.max_page_size = max_page_size
 
