@@ -87,7 +87,8 @@ class OperationLabel(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         request = context.context
-        if hasattr(request, "operation"):
+        settings = getattr(request, "settings", None)
+        if settings is not None and settings.metrics_enabled:
             request.operation = labels_for(context.schema._schema).of(
                 context.graphql_document, context.provided_operation_name
             )
