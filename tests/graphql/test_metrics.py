@@ -194,7 +194,7 @@ async def test_an_unreachable_database_leaves_the_run_gauges_out(settings):
 
 async def test_loop_service_passes_are_measured(app, http, gql, tenant_id):
     before = await scrape(http)
-    killer = ZombieKiller(app.state.sessions, interval=60, heartbeat_cutoff=__import__("datetime").timedelta(minutes=10))
+    killer = ZombieKiller(app.state.sessions, interval=0.05, heartbeat_cutoff=__import__("datetime").timedelta(minutes=10))
     await killer.run(loops=2)
 
     def delta(name: str) -> float:
