@@ -63,6 +63,12 @@ def create_app(settings: Settings) -> Starlette:
             grace_seconds=settings.health_grace_seconds,
         )
         await app.state.database_probe.start()
+        app.state.metrics = None
+        if settings.metrics_enabled:
+            from headwater.server.metrics.endpoint import Metrics
+
+            app.state.metrics = Metrics(settings, engine)
+            app.state.metrics.start()
         runner = None
         if settings.services_enabled:
             from headwater.services.runner import ServiceRunner, build_services
@@ -86,6 +92,8 @@ def create_app(settings: Settings) -> Starlette:
             if runner is not None:
                 await runner.stop()
             await app.state.database_probe.stop()
+            if app.state.metrics is not None:
+                await app.state.metrics.stop()
             await engine.dispose()
 
     endpoint = GraphQLEndpoint(schema)
@@ -98,6 +106,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
     ]
+    middleware = []
+    if settings.metrics_enabled:
+        from headwater.server.metrics.endpoint import metrics_endpoint
+        from headwater.server.metrics.responses import ResponseCounter
+
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+        middleware.append(Middleware(ResponseCounter))
     if prefect_ui is None:
         # headwater's web UI (GET / for browsers, /api, /<tenant>/...): headwater.server.ui.
         routes += ui_routes()
@@ -109,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
                    Route("/{path:path}", prefect_ui.page, methods=["GET"])]
     # Foreign Host and Origin headers are refused before routing (DNS rebinding, cross-site posts).
     guard = Middleware(HttpGuard, settings=settings)
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[*middleware, guard])
 
 
 def ui_or_graphql(ui: PrefectUI, endpoint: GraphQLEndpoint):  # noqa: ANN201

@@ -293,13 +293,18 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             # owned by this process. Migrations run here once, not in every worker.
             asyncio.run(_migrate(ready, reset=False))
             os.environ.update(settings_environment(ready.replace(migrate_on_start=False)))
+            from contextlib import nullcontext
+
+            from headwater.server.metrics.workers import metrics_folder
             from headwater.server.serving import serve_workers
 
+            # One scrape sums every worker: prometheus-client's multiprocess folder, fresh per start.
             try:
-                return serve_workers(
-                    "headwater.server.app:create_app_from_env", workers=ready.workers, factory=True,
-                    banner=banner, extra_sockets=extra, **options,
-                )
+                with metrics_folder() if ready.metrics_enabled else nullcontext():
+                    return serve_workers(
+                        "headwater.server.app:create_app_from_env", workers=ready.workers, factory=True,
+                        banner=banner, extra_sockets=extra, **options,
+                    )
             finally:
                 for sock in extra:
                     sock.close()

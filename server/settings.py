@@ -287,6 +287,12 @@ class Settings:
     hook_retry_max_seconds: float = setting(3600.0, help="longest wait between two attempts of a delivery")
     hook_link_url: str = setting("http://localhost:4200", help="base of the flow-run links in Slack, Twilio and PagerDuty notifications (`<url>/<tenant slug>/flow-run/<id>`, Prefect Server's `api.url`)")
 
+    # Prometheus text at GET /metrics (server/metrics): requests, the pool, services, runs.
+    metrics_enabled: bool = setting(
+        True, help="serve Prometheus metrics at `/metrics` (needs a key with at least the `read` role when keys "
+        "are configured) and record them; false turns both off (see Metrics)",
+    )
+
     api_key: str | None = setting(
         None, secret="value",
         help="an admin key: when set, requests need `Authorization: Bearer <key>`; named keys with roles are "

@@ -18,6 +18,7 @@ from typing import Awaitable, Callable, ClassVar, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from headwater.server.db.engine import transaction
+from headwater.server.metrics.families import SERVICE_ERRORS, SERVICE_ITEMS, SERVICE_PASS_SECONDS, SERVICE_PASSES
 
 logger = logging.getLogger("headwater.services")
 
@@ -72,18 +73,25 @@ class LoopService(abc.ABC):
         """Run passes until stopped (or `loops` passes, for tests and one-shot runs)."""
         done = 0
         logger.info("%s started (every %.0f s)", self.name, self.interval)
+        # Prometheus series of this service (server/metrics): passes, their duration, items, errors.
+        pass_seconds, passes = SERVICE_PASS_SECONDS.labels(self.name), SERVICE_PASSES.labels(self.name)
+        items, errors = SERVICE_ITEMS.labels(self.name), SERVICE_ERRORS.labels(self.name)
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
                 handled = await self.run_once()
                 logger.log(self.pass_log_level(handled), "%s handled %d item(s) in %.2f s",
                            self.name, handled, time.monotonic() - started)
+                items.inc(handled)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a failed pass must not end the service
                 logger.exception("%s pass failed; the next pass runs as scheduled", self.name)
+                errors.inc()
             done += 1
             elapsed = time.monotonic() - started
+            pass_seconds.observe(elapsed)
+            passes.inc()
             if elapsed > self.interval:
                 logger.warning(
                     "%s took %.1f s, longer than its interval of %.0f s", self.name, elapsed, self.interval

@@ -25,6 +25,8 @@ class Context:
     # Who is calling (server/graphql/authentication.py); its role limits the mutations it may
     # run (server/graphql/authorization.py). None: an in-process caller, not limited.
     principal: Principal | None = None
+    # (type, operation) labels for /metrics, set once the document is parsed (server/metrics/operations.py).
+    operation: tuple[str, str] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Mapping
 
 from starlette.requests import ClientDisconnect, Request
@@ -21,6 +22,7 @@ from headwater.server.graphql.authentication import Refused, authenticate
 from headwater.server.graphql.context import Context
 from headwater.server.graphql.errors import DATABASE_UNAVAILABLE, format_error, request_error
 from headwater.server.graphql.json_depth import json_depth
+from headwater.server.metrics.requests import record_request
 
 logger = logging.getLogger("headwater.http")
 
@@ -258,6 +260,7 @@ async def execute(
         raw_variables=variables or {},
         principal=principal,
     )
+    started = time.perf_counter()
     try:
         result = await schema.execute(
             query, variable_values=variables, context_value=context, operation_name=operation_name
@@ -277,6 +280,8 @@ async def execute(
             # Not the request's fault and nothing was applied: 503 lets load balancers and
             # the Prefect client (which retries 5xx with backoff) try again.
             status = 503
+    if getattr(state, "metrics", None) is not None:
+        record_request(context.operation, time.perf_counter() - started, response.get("errors"))
     return response, status
 
 

@@ -29,6 +29,7 @@ from headwater.server.graphql import (
 )
 from headwater.server.graphql.authorization import RoleCheck
 from headwater.server.graphql.validation import DocumentValidationCache, LimitedParserCache
+from headwater.server.metrics.operations import OperationLabel
 from headwater.server.graphql.scalars import SCALAR_MAP
 
 
@@ -72,5 +73,6 @@ schema = HeadwaterSchema(
         LimitedParserCache,
         DocumentValidationCache,
         RoleCheck,
+        OperationLabel,  # the `operation` label of /metrics
     ],
 )
