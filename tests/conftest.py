@@ -3,6 +3,7 @@ once per session, emptied before every test; an in-process app and a `gql` helpe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from typing import Any, AsyncIterator, Iterator
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from headwater.server.app import create_app
@@ -83,8 +85,17 @@ def clean_database(request) -> None:
 @pytest.fixture
 async def emptied_database(engine) -> None:
     tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *Private.metadata.sorted_tables])
-    async with engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    for attempt in range(5):
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+            break
+        except DBAPIError as error:
+            # A process the previous test started (an agent's flow run finishing) may still be
+            # writing: its row locks and TRUNCATE's table locks can deadlock. Try again.
+            if "deadlock detected" not in str(error) or attempt == 4:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
     async with engine.begin() as connection:
         session = AsyncSession(bind=connection)
         await ensure_default_tenant(session)
