@@ -83,7 +83,7 @@ def set_flow_run_state(flow_run_id: str, state: str, version: int | None) -> str
     entry["flow_run_id"] = str(flow_run_id)
     entry["version"] = version
     if state == "Submitted":
-        entry["state"]["state"]["start_time"] = dt.datetime.now(dt.timezone.utc).isoformat()
+        entry["state"]["state"]["start_time"] = dt.datetime.now(dt.UTC).isoformat()
     return encode(body["query"], values)
 
 
@@ -111,5 +111,5 @@ def runs_in_queue(tenant_id: str, labels: list[str]) -> str:
     body = find("get_runs_in_queue(")
     values = variables(body)
     values["input"].update(tenant_id=str(tenant_id), labels=labels,
-                           before=dt.datetime.now(dt.timezone.utc).isoformat())
+                           before=dt.datetime.now(dt.UTC).isoformat())
     return encode(body["query"], values)

@@ -19,8 +19,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
-from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 
 TABLE = "bench_floor"
 POOL: dict[str, asyncpg.Pool] = {}
@@ -47,7 +47,8 @@ class Mutation:
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, extensions=[ParserCache(maxsize=1000), ValidationCache(maxsize=1000)],
+    query=Query, mutation=Mutation,
+    extensions=[lambda: ParserCache(maxsize=1000), lambda: ValidationCache(maxsize=1000)],  # shared LRU caches
     config=StrawberryConfig(auto_camel_case=False),
 )
 

@@ -10,8 +10,9 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import httpx

@@ -29,10 +29,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -43,7 +44,7 @@ from bench.floor_app import DOCUMENT as FLOOR_DOCUMENT
 from tests import factories
 from tests.server_process import ServerProcess, free_port
 
-SECTIONS = ("create", "states", "heartbeats", "reads", "memory", "scaling", "scheduler", "queue", "coldstart")
+SECTIONS = ("create", "states", "heartbeats", "reads", "memory", "scaling", "queue", "scheduler", "coldstart")
 RESULTS = Path(__file__).resolve().parent / "results"
 CONCURRENCY = 32
 MAX_RATE = 3000  # req/s the pools of single-use bodies (creates, state walks) are sized for
@@ -64,9 +65,10 @@ class Config:
     schedules: int
     cold_starts: int
     seed_budget_s: float  # the most time seeding the queue may take
+    markdown: Path | None = None
 
     @classmethod
-    def from_args(cls, argv: list[str] | None = None) -> "Config":
+    def from_args(cls, argv: list[str] | None = None) -> Config:
         parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
         parser.add_argument("--quick", action="store_true", help="small counts and one round (a smoke run)")
         parser.add_argument("--seconds", type=int, help="seconds of load per figure and side (default 10, quick 2)")
@@ -75,6 +77,8 @@ class Config:
                             help=f"sections to leave out: {', '.join(SECTIONS)}")
         parser.add_argument("--workers", type=int, default=1,
                             help="also measure create and state changes with this many server processes")
+        parser.add_argument("--markdown", type=Path, metavar="JSON",
+                            help="print a saved result as a Markdown table and exit")
         args = parser.parse_args(argv)
         quick = args.quick
         seconds = args.seconds or (2 if quick else 10)
@@ -88,7 +92,7 @@ class Config:
             queue_polls=30 if quick else 300,
             schedules=200 if quick else 10_000,
             cold_starts=2 if quick else 3,
-            seed_budget_s=60 if quick else 900,
+            seed_budget_s=60 if quick else 900, markdown=args.markdown,
         )
 
     @property
@@ -106,12 +110,16 @@ def machine() -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    here = Path(__file__).parent
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+                            cwd=here).stdout.strip()
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                      text=True, cwd=here).stdout.strip():
+        commit += "-dirty"
     return {
         "cpus": os.cpu_count(), "cpu_model": model, "load_average_start": os.getloadavg(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
-        "wrk": wrk_version.strip(), "commit": commit, "started": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "wrk": wrk_version.strip(), "commit": commit, "started": dt.datetime.now(dt.UTC).isoformat(),
     }
 
 
@@ -135,6 +143,7 @@ class Figure:
     rounds: list[dict[str, Any]] = field(default_factory=list)
     limits_what: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    limit_names: tuple[str, ...] = ("asyncpg", "floor")
 
     def add_round(self, headwater: Any, **limits: Any) -> None:
         self.rounds.append({"headwater": headwater, **limits})
@@ -161,7 +170,7 @@ class Figure:
                                   "concurrency": self.concurrency, "rounds": len(self.rounds)}
         result.update(self._stats([r["headwater"] for r in self.rounds]) or {})
         limits, ratios = {}, {}
-        for limit in ("asyncpg", "floor"):
+        for limit in self.limit_names:
             stats = self._stats([r.get(limit) for r in self.rounds])
             if stats is None:
                 limits[limit] = None
@@ -465,8 +474,8 @@ class Bench:
 
     def section_create(self) -> None:
         pool = MAX_RATE * self.config.seconds
-        make = lambda: self.bodies([documents.create_flow_run(self.flow_id) for _ in range(pool)])  # noqa: E731
-        insert = lambda c, i: c.execute(f"INSERT INTO {LIMIT_TABLE} (value) VALUES ($1)", f"v{i}")  # noqa: E731
+        make = lambda: self.bodies([documents.create_flow_run(self.flow_id) for _ in range(pool)])
+        insert = lambda c, i: c.execute(f"INSERT INTO {LIMIT_TABLE} (value) VALUES ($1)", f"v{i}")
         what = "INSERT of one row"
         self.send(documents.create_flow_run(self.flow_id))  # warm
         self.load_figure("create", "create_flow_run (3 tasks, idempotency key)", make(), insert, what,
@@ -560,21 +569,23 @@ class Bench:
             ):
                 one, more = make(), make()
                 figure = Figure("scaling", f"{name} with {workers} workers", concurrency=CONCURRENCY,
+                                limit_names=("one_worker", "floor"),
                                 limits_what={"floor": "bare Strawberry mutation inserting one row (wrk)",
-                                             "asyncpg": "the same load on one worker (ratio = 1 / speed-up)"})
+                                             "one_worker": "the same load on one worker (ratio = 1 / speed-up)"})
                 offsets = [self.warm_up(self.hw_url, one, CONCURRENCY, single_use),
                            self.warm_up(many.url, more, CONCURRENCY, single_use)]
                 for _ in range(self.config.rounds):
                     floor = self.floor_round(CONCURRENCY)
                     single = self.run_wrk("headwater", self.hw_url, one, CONCURRENCY, offsets[0])
                     multi = self.run_wrk("scaling", many.url, more, CONCURRENCY, offsets[1])
-                    figure.add_round(multi, floor=floor, asyncpg=single)
+                    figure.add_round(multi, floor=floor, one_worker=single)
                     for i, load in enumerate((single, multi)):
                         used = offsets[i] + load.requests + CONCURRENCY
                         offsets[i] = math.ceil(used / single_use) * single_use
                 row = figure.as_dict()
-                speedup = _ratio(1, (row["ratios"]["asyncpg"] or {}).get("rps"))
-                figure.note = f"{speedup}x the req/s of one worker" if speedup else ""
+                speedup = _ratio(row.get("rps"), (row["limits"]["one_worker"] or {}).get("rps"))
+                figure.note = (f"{speedup}x the {row['limits']['one_worker']['rps']:,.0f} req/s of one worker"
+                               if speedup else "")
                 self.figures.append(figure)
                 self.show(figure)
 
@@ -595,7 +606,7 @@ class Bench:
             engine = create_engine(self.database_url, pool_size=4)
             sessions = create_sessionmaker(engine)
             out = []
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             try:
                 for label in ("first pass", "nothing due", "nothing due", "nothing due"):
                     scheduler = Scheduler(sessions, interval=3600, batch_size=500, clock=lambda: now)
@@ -654,11 +665,12 @@ class Bench:
         deadline = time.monotonic() + self.config.seed_budget_s
 
         async def poll_sql(c: asyncpg.Connection, i: int):
-            return await c.fetch(QUEUE_SQL, tenant, dt.datetime.now(dt.timezone.utc), json.dumps(labels))
+            return await c.fetch(QUEUE_SQL, tenant, dt.datetime.now(dt.UTC), json.dumps(labels))
 
         for size in self.config.queue_sizes:
             started = time.perf_counter()
-            have = self.db(lambda c: seed.grow_queue(c, template, have, size, deadline))
+            others = self.db(lambda c: c.fetchval("SELECT count(*) FROM flow_run")) - have
+            have = self.db(lambda c: seed.grow_queue(c, template, have, max(size - others, have), deadline))
             total = self.db(lambda c: c.fetchval("SELECT count(*) FROM flow_run"))
             self.log(f"queue grown to {have} runs ({total} in flow_run) in {time.perf_counter() - started:.0f} s")
             figure = Figure("queue", f"get_runs_in_queue, {total:,} runs in the table", concurrency=1, limits_what={
@@ -676,8 +688,8 @@ class Bench:
                 figure.add_round(hw, floor=floor, asyncpg=database)
             answer = self.send(body)["get_runs_in_queue"]["flow_run_ids"]
             figure.note = f"answers {len(answer)} run ids"
-            if have < size:
-                figure.note += f"; seeding stopped at {have:,} runs (time budget)"
+            if total < size:
+                figure.note += f"; seeding stopped at {total:,} runs (time budget)"
             self.figures.append(figure)
             self.show(figure)
 
@@ -782,11 +794,11 @@ def format_row(row: dict[str, Any]) -> str:
     unit = row.get("unit", "ms")
     errors = f" ERRORS {row['errors']}: {row.get('first_error', '')[:120]}" if row.get("errors") else ""
     note = f" ({row['note']})" if row.get("note") else ""
-    return (f"{name[:70]:70s} {_fmt(row.get('rps'), 0):>8s} {_fmt(row.get('p50'), 2):>9s} "
-            f"{_fmt(row.get('p99'), 2):>9s} {unit:>3s} {ratio('asyncpg'):>8s} {ratio('floor'):>8s}{note}{errors}")
+    return (f"{name[:70]:70s} {_fmt(row.get('rps'), 0):>8s} {_fmt(row.get('p50'), 2):>10s} "
+            f"{_fmt(row.get('p99'), 2):>10s} {unit:>3s} {ratio('asyncpg'):>8s} {ratio('floor'):>8s}{note}{errors}")
 
 
-HEADER = (f"{'figure':70s} {'req/s':>8s} {'p50':>9s} {'p99':>9s} {'':>3s} {'asyncpg':>8s} {'floor':>8s}")
+HEADER = (f"{'figure':70s} {'req/s':>8s} {'p50':>10s} {'p99':>10s} {'':>3s} {'asyncpg':>8s} {'floor':>8s}")
 
 
 def print_header(info: dict[str, Any], config: Config) -> None:
@@ -799,8 +811,34 @@ def print_header(info: dict[str, Any], config: Config) -> None:
     print(HEADER)
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """A saved result as a Markdown table (for the README, or to compare before and after)."""
+    info = result["machine"]
+    load = " / ".join(f"{value:.1f}" for value in info["load_average_start"])
+    lines = [f"{info['cpus']} CPUs ({info['cpu_model']}), load average {load} at the start, "
+             f"Postgres {info.get('postgres')} ({info.get('database')}), commit {info['commit']}", "",
+             "| figure | req/s | p50 | p99 | × asyncpg | × floor |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in result["figures"]:
+        ratios = row.get("ratios") or {}
+
+        def ratio(limit: str) -> str:
+            r = ratios.get(limit) or {}
+            value = r.get("rps") if r.get("rps") is not None else r.get("p50")
+            return "–" if value is None else f"{value:.2f}"
+
+        name = row["name"] + (f" @{row['concurrency']}" if row.get("concurrency") else "")
+        unit = " MiB" if row.get("unit") == "MiB" else " ms"
+        note = f" ({row['note']})" if row.get("note") else ""
+        lines.append(f"| {name}{note} | {_fmt(row.get('rps'), 0)} | {_fmt(row.get('p50'), 1)}{unit} | "
+                     f"{_fmt(row.get('p99'), 1)}{unit} | {ratio('asyncpg')} | {ratio('floor')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     config = Config.from_args(argv)
+    if config.markdown:
+        print(markdown(json.loads(config.markdown.read_text())))
+        return 0
     if not wrk.available():
         sys.exit("wrk is not installed (apt-get install wrk)")
     workdir = Path(tempfile.mkdtemp(prefix="headwater-bench-"))
@@ -825,14 +863,16 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2.5)
         idle = {name: memory.values("idle", name) for name in ("headwater", "floor")}
         memory.phase = "other"
-        for section in ("create", "states", "heartbeats", "reads", "scaling", "scheduler", "queue", "coldstart"):
+        for section in SECTIONS:
+            if section == "memory":
+                continue  # reported last, from samples taken all along
             if section in config.skip:
                 continue
             getattr(bench, f"section_{section}")()
         if "memory" not in config.skip:
             bench.section_memory(idle, asyncpg_process_rss(database_url))
     info["load_average_end"] = os.getloadavg()
-    info["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    info["finished"] = dt.datetime.now(dt.UTC).isoformat()
     result = {"machine": info, "config": {"quick": config.quick, "seconds": config.seconds,
                                           "rounds": config.rounds, "skip": sorted(config.skip),
                                           "workers": config.workers},
