@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -231,11 +232,13 @@ def bench_database() -> Iterator[tuple[str, str]]:
         return
     from headwater.server.embedded import EmbeddedPostgres
 
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="headwater-bench-db-")))
+    data_dir = Path(tempfile.mkdtemp(prefix="headwater-bench-db-"))
+    server = EmbeddedPostgres(data_dir)
     try:
         yield server.url, "embedded (pgserver, temporary)"
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # a full run leaves gigabytes
 
 
 def server_env(database_url: str | None) -> dict[str, str]:
@@ -704,19 +707,23 @@ class Bench:
                                log_path=self.workdir / "cold.log")
         for name in ("DATABASE_URL", "HEADWATER_DATABASE_URL", "HEADWATER_DATA_DIR"):
             server.env.pop(name, None)
-        with server:  # the first start creates and migrates the data dir
-            pass
-        starts = []
-        for _ in range(self.config.cold_starts):
-            started = time.perf_counter()
-            server.process = subprocess.Popen([sys.executable, "-m", "headwater.server.cli", *server.args],
-                                              env=server.env, stdout=open(server.log_path, "ab"),
-                                              stderr=subprocess.STDOUT)
-            try:
-                wait_answer(server.url, server.process, "{ hello }")
-                starts.append((time.perf_counter() - started) * 1000)
-            finally:
-                server.stop()
+        try:
+            with server:  # the first start creates and migrates the data dir
+                pass
+            starts = []
+            for _ in range(self.config.cold_starts):
+                started = time.perf_counter()
+                with open(server.log_path, "ab") as log:
+                    server.process = subprocess.Popen(
+                        [sys.executable, "-m", "headwater.server.cli", *server.args],
+                        env=server.env, stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    wait_answer(server.url, server.process, "{ hello }")
+                    starts.append((time.perf_counter() - started) * 1000)
+                finally:
+                    server.stop()
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
         floors = []
         for _ in range(self.config.cold_starts):
             floor = FloorProcess(self.database_url, self.workdir)
@@ -882,6 +889,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "rounds": config.rounds, "skip": sorted(config.skip),
                                           "workers": config.workers},
               "figures": [figure.as_dict() for figure in bench.figures]}
+    shutil.rmtree(workdir, ignore_errors=True)  # kept, with the servers' logs, when the run fails
     config.json_path.parent.mkdir(parents=True, exist_ok=True)
     config.json_path.write_text(json.dumps(result, indent=2, default=str))
     end = ", ".join(f"{value:.2f}" for value in info["load_average_end"])
