@@ -1,17 +1,18 @@
-"""Shared set-up for the benchmarks: a migrated database (embedded unless DATABASE_URL is set)."""
+"""Shared set-up for the benchmarks: a database (embedded unless HEADWATER_BENCH_DATABASE_URL is set;
+never the server's DATABASE_URL, since a benchmark writes many rows)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager
 def database_url() -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL")
+    url = os.environ.get("HEADWATER_BENCH_DATABASE_URL")
     if url:
         yield url
         return

@@ -1,6 +1,6 @@
 """Flow registration time for big flows, through the whole GraphQL request path.
 
-    python -m bench.registration [TASKS ...]     (default 1000 10000 50000; DATABASE_URL or embedded Postgres)
+    python -m bench.registration [TASKS ...]     (default 1000 10000 50000; HEADWATER_BENCH_DATABASE_URL or embedded Postgres)
 
 Each flow is a chain `t-0 -> t-1 -> ... -> t-(N-1)` (N tasks, N-1 edges) registered with one
 `create_flow` request on an in-process app, as the Prefect client sends it. Prints the wall

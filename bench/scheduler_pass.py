@@ -1,6 +1,6 @@
 """Scheduler pass time for many active schedules.
 
-    python -m bench.scheduler_pass [FLOWS]        (default 10,000; DATABASE_URL or embedded Postgres)
+    python -m bench.scheduler_pass [FLOWS]        (default 10,000; HEADWATER_BENCH_DATABASE_URL or embedded Postgres)
 
 Creates FLOWS flows with hourly interval schedules, then times three scheduler passes: the
 first creates 10 runs per flow (with their task runs), the second finds nothing to do, the
