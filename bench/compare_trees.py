@@ -20,12 +20,31 @@ import uuid
 from pathlib import Path
 
 from bench.common import database_url
-from bench.wrk_hot_paths import LUA_ROTATING, body, lua_table
 from tests.factories import flow as serialized_flow
 from tests.factories import task
 from tests.server_process import ServerProcess
 
 TICKS = os.sysconf("SC_CLK_TCK")
+
+# wrk cycles through pre-built bodies, so documents differ as a fleet's do.
+LUA_ROTATING = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = %s
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, nil, nil, bodies[(i %% #bodies) + 1])
+end
+"""
+
+
+def lua_table(bodies: list[str]) -> str:
+    return "{" + ",".join("[==[" + body + "]==]" for body in bodies) + "}"
+
+
+def body(query: str, variables: dict | None = None) -> str:
+    return json.dumps({"query": query, "variables": json.dumps(variables)})
 
 
 def tree_cpu_seconds(pid: int) -> float:
