@@ -178,3 +178,21 @@ async def test_rows_per_write_is_a_setting_for_every_batched_input(settings, db,
         assert (await strict(WRITE, {"input": {"logs": [json_list]}}))["write_run_logs"]["success"], \
             "lists inside a JSON value are data, not rows"
     assert await db.scalar(text("SELECT count(*) FROM log")) == 3
+
+
+def test_root_field_names_through_fragments_fanning_out_take_linear_time():
+    """The role check and the metrics label walk root fields through fragments: each fragment
+    is visited once, so 2^40 spreads name their fields at once (a walk per spread never ends)."""
+    from graphql import parse
+
+    from headwater.server.graphql.authorization import root_fields
+
+    fragments = " ".join(
+        f"fragment F{i} on Mutation {{ ...F{i + 1} ...F{i + 1} set_flow_run_name_{i}: set_flow_run_name {{ success }} }}"
+        for i in range(40)
+    )
+    document = parse("mutation { ...F0 create_project { id } } " + fragments + " fragment F40 on Mutation { delete_project { success } }")
+    started = time.perf_counter()
+    names = set(root_fields(document, document.definitions[0]))
+    assert names == {"create_project", "set_flow_run_name", "delete_project"}
+    assert time.perf_counter() - started < 1.0
