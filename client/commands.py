@@ -196,11 +196,14 @@ def _run_create(hw: Client, args: argparse.Namespace) -> int:
         flow["id"], parameters=parse_params(args.param), labels=args.label or None, run_name=args.name,
     )
     print(f"Created flow run {run_id} of {flow['name']!r}", flush=True)
-    if not args.watch:
-        return 0
+    return watch_until_finished(hw, run_id, args.timeout) if args.watch else 0
 
+
+def watch_until_finished(hw: Client, run_id: str, timeout: float | None) -> int:
+    """`--watch`: stream the run until it ends; the exit code says whether it succeeded (130
+    when Ctrl-C stops the watching, which leaves the run going)."""
     try:
-        final = watch_flow_run(hw, run_id, timeout=args.timeout)
+        final = watch_flow_run(hw, run_id, timeout=timeout)
     except TimeoutError as exc:
         raise HeadwaterError(str(exc)) from None
     except KeyboardInterrupt:

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from headwater.client.client import Client
-from headwater.client.commands import EXIT_RUN_NOT_SUCCESSFUL, EXIT_USAGE, format_table, parse_params
+from headwater.client.commands import EXIT_USAGE, format_table, parse_params, watch_until_finished
 from headwater.client.deployment_specs import DeploymentSpecError, spec_kind
-from headwater.client.errors import HeadwaterError
-from headwater.client.watch import watch_flow_run
 
 
 def schedule_summary(schedules: Any) -> str:
@@ -110,18 +108,7 @@ def _run(hw: Client, args: argparse.Namespace) -> int:
     run_id = hw.run_deployment(deployment["id"], parameters=parse_params(args.param) or None,
                                labels=args.label or None, run_name=args.name)
     print(f"Created flow run {run_id} of deployment {_label(deployment)!r}", flush=True)
-    if not args.watch:
-        return 0
-    try:
-        final = watch_flow_run(hw, run_id, timeout=args.timeout)
-    except TimeoutError as exc:
-        raise HeadwaterError(str(exc)) from None
-    except KeyboardInterrupt:
-        print(f"headwater: stopped watching; flow run {run_id} goes on (headwater run show {run_id})",
-              file=sys.stderr)
-        return 130
-    print(f"Flow run {run_id} finished: {final}")
-    return 0 if final == "Success" else EXIT_RUN_NOT_SUCCESSFUL
+    return watch_until_finished(hw, run_id, args.timeout) if args.watch else 0
 
 
 def _pause(hw: Client, args: argparse.Namespace) -> int:
