@@ -118,9 +118,14 @@ async def test_a_thousand_documents_with_literal_ids_make_one_label(http, gql, t
     operations = {labels["operation"] for labels in series(samples, DURATION)}
     assert "flow_run_by_pk" in operations and "flow_run_by_pk+hello" in operations
     assert not any(run_id in operation or "0000" in operation for operation in operations)
+    from headwater.server.graphql.schema import schema
     from headwater.server.metrics.operations import MAX_CHOSEN_LABELS
 
-    assert len(operations) <= MAX_CHOSEN_LABELS + 60, len(operations)
+    # The process may have seen any of the schema's root fields (other tests ran before): those
+    # are bounded by the schema; everything else shares the budget (plus _other and _invalid).
+    root_names = set(schema._schema.query_type.fields) | set(schema._schema.mutation_type.fields)
+    chosen = operations - root_names - {"_other", "_invalid"}
+    assert len(chosen) <= MAX_CHOSEN_LABELS, len(chosen)
     assert "_other" in operations
 
 
