@@ -45,7 +45,9 @@ def check_labels(labels: list[Any] | None, what: str = "labels") -> None:
         raise InvalidInput(f"`{what}` has {len(labels)} labels; the limit is {MAX_LABELS}.")
     for label in labels:
         if not isinstance(label, str) or not label.strip():
-            raise InvalidInput("Labels must be non-empty strings.")
+            # Prefect Server's words for labels; other lists (tags) are named.
+            raise InvalidInput("Labels must be non-empty strings." if what == "labels"
+                               else f"`{what}` must hold non-empty strings.")
         if len(label) > MAX_LABEL_LENGTH:
             raise InvalidInput(
                 f"`{what}` holds a label of {len(label)} characters; the limit is {MAX_LABEL_LENGTH}."

@@ -282,3 +282,11 @@ async def test_deleting_the_flow_group_deletes_its_deployments(gql, db, flow):
     await gql.mutate("delete_flow_group", {"flow_group_id": flow["flow_group_id"]}, "success")
     await db.commit()
     assert await db.scalar(text("SELECT count(*) FROM deployment")) == 0
+
+
+async def test_a_bad_tag_is_named_as_a_tag(gql, flow):
+    deployment_id = await create(gql, flow, name="tagged", parameters={"nums": [1]})
+    message = await gql.mutate_error("create_flow_run", {"deployment_id": deployment_id, "tags": [" "]})
+    assert message == "`tags` must hold non-empty strings."
+    message = await gql.mutate_error("create_flow_run", {"deployment_id": deployment_id, "labels": [""]})
+    assert message == "Labels must be non-empty strings."
