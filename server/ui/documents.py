@@ -63,11 +63,11 @@ query FlowGroup($id: uuid!) {
 }"""
 
 FLOW_RUNS = """
-query FlowRuns($where: flow_run_bool_exp!, $limit: Int!, $offset: Int!, $next: flow_run_bool_exp!) {
+query FlowRuns($where: flow_run_bool_exp!, $limit: Int!, $offset: Int!, $next: flow_run_bool_exp!, $count_cap: Int!) {
   flow_run(where: $where, order_by: {scheduled_start_time: desc}, limit: $limit, offset: $offset) {
     id name state scheduled_start_time start_time end_time state_start_time labels flow { version }
   }
-  flow_run_aggregate(where: $where) { aggregate { count } }
+  flow_run_aggregate(where: $where, limit: $count_cap) { aggregate { count } }
   next_runs: flow_run(where: $next, order_by: {scheduled_start_time: asc}, limit: 5) { id name scheduled_start_time state }
 }"""
 

@@ -67,9 +67,14 @@ def page_number(request: Request) -> int:
     return max(1, int(raw)) if raw.isdigit() else 1
 
 
-def pages(total: int, current: int) -> dict[str, Any]:
+def pages(total: int, current: int, *, cap: int | None = None, shown: int = 0) -> dict[str, Any]:
+    """Where a paginated table is. A count that reached `cap` (it was counted with that limit) is
+    shown as "10,000+"; the last page is then unknown and "Next" follows while pages are full."""
+    if cap is not None and total >= cap:
+        return {"current": current, "last": None, "total": f"{cap:,}+", "more": shown >= PAGE_SIZE}
     last = max(1, -(-total // PAGE_SIZE))
-    return {"current": min(current, last), "last": last, "total": total}
+    current = min(current, last)
+    return {"current": current, "last": last, "total": total, "more": current < last}
 
 
 def link(request: Request, **changes: Any) -> str:
@@ -215,6 +220,7 @@ async def flow(request: Request) -> Response:
         "where": where,
         "limit": PAGE_SIZE if tab == "runs" else 10,
         "offset": (number - 1) * PAGE_SIZE if tab == "runs" else 0,
+        "count_cap": COUNT_CAP,
         "next": {"flow_id": {"_in": ids}, "state": {"_eq": "Scheduled"}, "scheduled_start_time": {"_gte": now().isoformat()}},
     })
     tasks = (await query(request, documents.FLOW_TASKS, {"flow": active["id"]}))["task"] if tab == "tasks" else []
@@ -233,7 +239,7 @@ async def flow(request: Request) -> Response:
         request, "flow.html", **base_context(request, current, "flows"),
         group=group, active=active, versions=versions, tab=tab, tabs=TABS, runs=runs["flow_run"],
         next_runs=runs["next_runs"], state_filter=state, toggles=toggles, tasks=tasks,
-        paging=pages(runs["flow_run_aggregate"]["aggregate"]["count"], number),
+        paging=pages(runs["flow_run_aggregate"]["aggregate"]["count"], number, cap=COUNT_CAP, shown=len(runs["flow_run"])),
         parameters=run_parameters(active, group), schedule=active["schedule"] or group["schedule"],
         labels=group["labels"] if group["labels"] is not None else None, deployments=deployments,
     )

@@ -97,6 +97,21 @@ async def test_runs_tab_paginates_and_filters_by_state(http, gql, hello_flow):
     assert "0 runs" in failed and "No runs in state Failed" in failed
 
 
+async def test_a_runs_count_that_reaches_the_cap_shows_a_plus_and_pages_on_while_full(http, gql, hello_flow, monkeypatch):
+    from headwater.server.ui import pages
+
+    monkeypatch.setattr(pages, "COUNT_CAP", 30)  # counted with this limit, as 10,000 is in production
+    for index in range(55):
+        await gql(CREATE_RUN, {"input": {"flow_id": hello_flow["flow_id"], "flow_run_name": f"run-{index:02}"}})
+    base = f"/default/flow/{hello_flow['group_id']}?tab=runs"
+    first = (await http.get(base, headers=HTML)).text
+    assert "30+ runs" in first and "Page 1 (30+)" in first and 'rel="next"' in first
+    third = (await http.get(base + "&page=3", headers=HTML)).text
+    assert third.count("/default/flow-run/") == 5 and 'rel="next"' not in third and 'rel="prev"' in third
+    overview = (await http.get(f"/default/flow/{hello_flow['group_id']}", headers=HTML)).text
+    assert "All 30+ runs" in overview
+
+
 async def test_a_missing_or_foreign_flow_is_a_404_page(http, gql, hello_flow):
     assert (await http.get(f"/default/flow/{uuid.uuid4()}", headers=HTML)).status_code == 404
     assert (await http.get("/default/flow/not-a-uuid", headers=HTML)).status_code == 404
