@@ -180,8 +180,9 @@ class FlowRun(Base):
         Index("ix_flow_run_flow_id_scheduled_start_time", "flow_id", "scheduled_start_time"),
         Index("ix_flow_run_state_start_time", "state", "state_start_time"),
         # The dashboard's counts and lists by state over a window: finished runs by when they
-        # started, waiting runs (late, upcoming; the agents' queue too) by when they are due.
-        Index("ix_flow_run_state_run_start_time", "state", "start_time"),
+        # started (with the tenant, so a count is an index-only scan), waiting runs (late,
+        # upcoming; the agents' queue too) by when they are due.
+        Index("ix_flow_run_state_run_start_time_tenant", "state", "start_time", "tenant_id"),
         Index("ix_flow_run_state_scheduled_start_time", "state", "scheduled_start_time"),
     )
     tenant_id: Mapped[uuid.UUID | None] = _tenant_fk()
