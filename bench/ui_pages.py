@@ -5,8 +5,8 @@
 
 Seeds a tenant with 20 flows (one with a deployment), then N flow runs with set-based SQL
 (generate_series into the real tables): over the last 60 days, mostly Success, some Failed and
-Cancelled, a few Running, and scheduled ones ahead; the newest 20,000 get two task runs each and
-the newest 2,000 five log lines; then VACUUM (ANALYZE), as autovacuum would. Each page is then
+Cancelled, a few Running, and scheduled ones ahead; the newest 10,000 get their task runs and
+2,000 of those five log lines each; then VACUUM (ANALYZE), as autovacuum would. Each page is then
 rendered R times in-process (the app through httpx's ASGI transport, as a browser would ask), and
 the time spent in the GraphQL `execute()` the pages call (headwater.server.ui.api) is summed per
 render: p50 and p99 are printed. For the slowest pages it prints EXPLAIN (ANALYZE) of the SQL they

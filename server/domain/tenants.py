@@ -17,6 +17,9 @@ from headwater.server.domain.lookup import require
 
 DEFAULT_TENANT = {"name": "default", "slug": "default"}
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# A tenant's pages live at /<slug>/..., so a slug may not be a path the server answers itself
+# (the web UI's routes test keeps this list complete).
+RESERVED_SLUGS = frozenset({"api", "graphql", "login", "logout", "health", "ready", "metrics"})
 
 
 def slugify(name: str) -> str:
@@ -26,6 +29,8 @@ def slugify(name: str) -> str:
 def _check_slug(slug: str) -> None:
     if not _SLUG.match(slug or ""):
         raise InvalidInput('Slug must be "slugified" (lowercase letters, digits and single hyphens).')
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(f"The slug {slug!r} is reserved: /{slug} is one of the server's own paths. Choose another.")
 
 
 def _check_name(name: str) -> str:

@@ -165,3 +165,28 @@ async def test_static_files_and_no_external_resources(http, hello_flow):
         sources = re.findall(r'(?:src|href)="([^"]+)"', page)
         assert sources and all(s.startswith(("/", "#", "data:")) for s in sources), (path, sources)
         assert "https://" not in page and "http://" not in page, path
+
+
+def test_every_fixed_top_level_path_is_a_reserved_tenant_slug(settings):
+    """A tenant slugged like one of the server's own paths would have pages nobody can reach."""
+    from dataclasses import replace
+
+    from starlette.routing import Mount, Route
+
+    from headwater.server.app import create_app
+    from headwater.server.domain.tenants import RESERVED_SLUGS, _SLUG
+
+    app = create_app(replace(settings, metrics_enabled=True))
+    firsts = {route.path.strip("/").split("/")[0] for route in app.routes if isinstance(route, (Route, Mount))}
+    fixed = {first for first in firsts if first and "{" not in first and _SLUG.match(first)}
+    assert {"api", "graphql", "login", "metrics"} <= fixed
+    assert fixed <= RESERVED_SLUGS
+
+
+async def test_a_reserved_slug_is_refused_with_a_clear_message(gql, tenant_id):
+    for mutation, arguments in (("create_tenant", {"name": "API team", "slug": "api"}),
+                                ("update_tenant_slug", {"tenant_id": tenant_id, "slug": "login"})):
+        message = await gql.mutate_error(mutation, arguments)
+        assert "is reserved" in message and "one of the server's own paths" in message, mutation
+    plain = await gql.mutate("create_tenant", {"name": "Data team", "slug": "data-team"})
+    assert plain["id"]
