@@ -9,14 +9,16 @@ process queues a delivery, so a notification usually leaves within milliseconds 
 from __future__ import annotations
 
 import asyncio
-
-import httpx
+from typing import TYPE_CHECKING
 
 from headwater.server.db.engine import transaction
 from headwater.server.domain import hook_outbox
 from headwater.server.domain.hook_delivery import DeliveryPolicy, deliver_claimed
-from headwater.server.domain.hook_requests import timeouts
+from headwater.server.domain.hook_requests import client
 from headwater.services.loop import LoopService
+
+if TYPE_CHECKING:
+    import httpx
 
 # Deliveries claimed (and sent concurrently) per batch.
 CLAIM_BATCH = 50
@@ -29,29 +31,37 @@ class HookDelivery(LoopService):
         super().__init__(*args, **kwargs)
         self.policy = policy
         self.batch_size = min(self.batch_size, CLAIM_BATCH)
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = None  # made when the first delivery is claimed
+        self._running = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _wake_soon(self) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.wake)
 
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = client(self.policy.connect_timeout, self.policy.read_timeout)
+        return self._http
+
+    async def _close_client(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
     async def run(self, loops: int | None = None) -> None:
+        """The loop keeps one client (and its connections) across passes."""
         self._loop = asyncio.get_running_loop()
         hook_outbox.add_waker(self._wake_soon)
-        self._http = httpx.AsyncClient(
-            timeout=timeouts(self.policy.connect_timeout, self.policy.read_timeout), follow_redirects=False,
-        )
+        self._running = True
         try:
             await super().run(loops)
         finally:
             hook_outbox.remove_waker(self._wake_soon)
-            await self._http.aclose()
-            self._http = None
+            self._running = False
+            await self._close_client()
 
     async def run_once(self) -> int:
-        own_client = self._http is None
-        http = self._http or httpx.AsyncClient(timeout=timeouts(self.policy.connect_timeout, self.policy.read_timeout))
         try:
             total = 0
             while not self._stopping.is_set():
@@ -59,13 +69,15 @@ class HookDelivery(LoopService):
                     claimed = await hook_outbox.claim_due(
                         session, now=self.clock(), lease=self.policy.lease, limit=self.batch_size
                     )
-                await asyncio.gather(
-                    *(deliver_claimed(self.sessions, http, delivery, self.policy, self.clock) for delivery in claimed)
-                )
+                if claimed:
+                    http = self._client()
+                    await asyncio.gather(
+                        *(deliver_claimed(self.sessions, http, delivery, self.policy, self.clock) for delivery in claimed)
+                    )
                 total += len(claimed)
                 if len(claimed) < self.batch_size:
                     break
             return total
         finally:
-            if own_client:
-                await http.aclose()
+            if not self._running:  # a single pass outside the loop (tests) keeps nothing open
+                await self._close_client()

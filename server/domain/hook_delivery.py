@@ -10,9 +10,8 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from headwater.server.db.engine import transaction
@@ -20,7 +19,10 @@ from headwater.server.domain import messages
 from headwater.server.domain.cloud_hooks import TestDelivery
 from headwater.server.domain.hook_outbox import Claimed, mark_attempt_failed, mark_delivered
 from headwater.server.settings import Settings
-from headwater.server.domain.hook_requests import DeliveryFailed, build_requests, send, timeouts
+from headwater.server.domain.hook_requests import DeliveryFailed, build_requests, client, send
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("headwater.services")
 
@@ -118,5 +120,5 @@ async def send_test(
     if http is not None:
         await send(http, requests, deadline=policy.deadline)
         return
-    async with httpx.AsyncClient(timeout=timeouts(policy.connect_timeout, policy.read_timeout)) as client:
-        await send(client, requests, deadline=policy.deadline)
+    async with client(policy.connect_timeout, policy.read_timeout) as fresh:
+        await send(fresh, requests, deadline=policy.deadline)

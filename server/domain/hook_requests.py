@@ -22,10 +22,11 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import httpx
+if TYPE_CHECKING:  # httpx (and the rich and pygments it pulls in) loads with the first delivery: ~6 MiB idle
+    import httpx
 
 TWILIO_API_URL = "https://api.twilio.com"
 PAGERDUTY_API_URL = "https://events.pagerduty.com"
@@ -145,7 +146,16 @@ def build_requests(
     raise DeliveryFailed(f"Unknown cloud hook type {hook_type!r}")
 
 
+def client(connect_timeout: float, read_timeout: float) -> httpx.AsyncClient:
+    """The HTTP client deliveries go out on: these timeouts, and no redirects followed."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=timeouts(connect_timeout, read_timeout), follow_redirects=False)
+
+
 def timeouts(connect: float, read: float) -> httpx.Timeout:
+    import httpx
+
     return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
 
@@ -155,6 +165,7 @@ async def send(client: httpx.AsyncClient, requests: list[OutboundRequest], *, de
     Any non-2xx answer, a timeout or a connection error raises DeliveryFailed. Redirects are not
     followed: a hook's URL is where it goes.
     """
+    import httpx
 
     async def post(request: OutboundRequest) -> int:
         try:
