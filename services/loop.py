@@ -1,7 +1,9 @@
 """The loop-service base: `run_once` on an interval, bounded batches, graceful stop.
 
 Cadence is start-to-start: a pass that overruns its interval logs a warning and the next one
-starts at once. An error in a pass is logged with the service's name and the loop goes on.
+starts at once. An error in a pass is logged with the service's name and the loop goes on. While
+the database is unreachable that is one warning when it goes and one line when it is back, not
+a traceback every pass.
 `stop()` lets the current batch finish (each batch is one transaction); `runner.py` cancels a
 pass that does not end in time, which rolls its open transaction back.
 """
@@ -17,6 +19,7 @@ from typing import Awaitable, Callable, ClassVar, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from headwater.server.db.availability import database_unreachable
 from headwater.server.db.engine import transaction
 from headwater.server.metrics.families import SERVICE_ERRORS, SERVICE_ITEMS, SERVICE_PASS_SECONDS, SERVICE_PASSES
 
@@ -49,6 +52,7 @@ class LoopService(abc.ABC):
         self._stopping = asyncio.Event()
         # Set by `wake()` (and `stop()`): the next pass starts now instead of after the interval.
         self._woken = asyncio.Event()
+        self._database_down = False
 
     @abc.abstractmethod
     async def run_once(self) -> int:
@@ -80,14 +84,26 @@ class LoopService(abc.ABC):
             started = time.monotonic()
             try:
                 handled = await self.run_once()
+                if self._database_down:
+                    self._database_down = False
+                    logger.info("%s: the database is back", self.name)
                 logger.log(self.pass_log_level(handled), "%s handled %d item(s) in %.2f s",
                            self.name, handled, time.monotonic() - started)
                 items.inc(handled)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a failed pass must not end the service
-                logger.exception("%s pass failed; the next pass runs as scheduled", self.name)
+            except Exception as exc:  # noqa: BLE001 - a failed pass must not end the service
                 errors.inc()
+                if database_unreachable(exc):
+                    if not self._database_down:
+                        self._database_down = True
+                        logger.warning("%s: the database is unavailable (%s: %s); trying again every %.0f s",
+                                       self.name, type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "",
+                                       self.interval)
+                    else:
+                        logger.debug("%s: the database is still unavailable", self.name)
+                else:
+                    logger.exception("%s pass failed; the next pass runs as scheduled", self.name)
             done += 1
             elapsed = time.monotonic() - started
             pass_seconds.observe(elapsed)

@@ -13,9 +13,9 @@ import re
 from typing import Sequence
 
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from headwater.server.db.availability import database_unreachable
 from headwater.server.domain.errors import FOREIGN_KEY_VIOLATION, UNIQUENESS_VIOLATION, DomainError
 
 logger = logging.getLogger("headwater.graphql")
@@ -25,30 +25,6 @@ DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 TIMEOUT = "TIMEOUT"
 # SQLSTATE query_canceled: raised by the statement timeout (and by an operator's pg_cancel_backend).
 QUERY_CANCELED = "57014"
-
-
-# SQLSTATEs of a server that is not there right now: connection exceptions (08...), and one
-# shutting down, crashed or still starting up (57P01-57P03, e.g. just after a restart).
-UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
-
-
-def database_unreachable(error: BaseException) -> bool:
-    """The database could not be reached or dropped the connection: nothing was applied."""
-    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout, ConnectionError, OSError)):
-        return True
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    # asyncpg's "cannot connect now" arrives as a generic driver error: look at the SQLSTATE
-    # anywhere in the chain of causes.
-    cause: BaseException | None = error
-    for _ in range(5):
-        if cause is None:
-            break
-        sqlstate = str(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or "")
-        if sqlstate.startswith(UNAVAILABLE_SQLSTATES):
-            return True
-        cause = getattr(cause, "orig", None) or cause.__cause__
-    return False
 
 
 def _sqlstate(error: DBAPIError) -> str:

@@ -327,3 +327,36 @@ async def test_dead_run_in_a_live_server_is_resurrected_then_failed_exactly_once
         assert await db.scalar(text("SELECT count(*) FROM task_run_state WHERE task_run_id = :id AND state = 'Retrying'"),
                                {"id": run["task_run_id"]}) == 1
         assert await db.scalar(text("SELECT times_resurrected FROM flow_run WHERE id = :id"), {"id": run["id"]}) == 1
+
+
+async def test_an_unreachable_database_is_one_warning_and_one_line_when_it_is_back(caplog):
+    """Not a traceback on every pass: an operator reads 'unavailable', then 'back'."""
+    import logging
+
+    from headwater.server.db.engine import create_engine, create_sessionmaker
+
+    engine = create_engine("postgresql://nobody@127.0.0.1:1/nowhere", pool_size=1)
+
+    class Outage(ZombieKiller):
+        calls = 0
+
+        async def run_once(self) -> int:
+            type(self).calls += 1
+            if self.calls <= 3:
+                async with self.sessions() as session:  # a real connection attempt, refused
+                    await session.execute(text("SELECT 1"))
+            return 0
+
+    caplog.set_level(logging.DEBUG, logger="headwater.services")
+    try:
+        await Outage(create_sessionmaker(engine), interval=0.01, heartbeat_cutoff=CUTOFF).run(loops=5)
+    finally:
+        await engine.dispose()
+    ours = [r for r in caplog.records if r.name == "headwater.services" and "ZombieKiller" in r.getMessage()]
+    warnings = [r for r in ours if r.levelno >= logging.WARNING]
+    seen = [(r.levelname, r.getMessage()[:120]) for r in ours]
+    assert len(warnings) == 1, seen
+    assert "the database is unavailable" in warnings[0].getMessage(), seen
+    assert warnings[0].exc_info is None and not any(r.exc_info for r in ours), "no traceback"
+    assert sum("still unavailable" in r.getMessage() for r in ours) == 2, seen
+    assert sum("the database is back" in r.getMessage() for r in ours) == 1, seen
