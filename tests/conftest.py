@@ -84,6 +84,11 @@ def clean_database(request) -> None:
 
 @pytest.fixture
 async def emptied_database(engine) -> None:
+    await empty_database(engine)
+
+
+async def empty_database(engine) -> None:
+    """Empty every table and create the default tenant (also for module-scoped seeds)."""
     tables = ", ".join(t.name for t in [*Base.metadata.sorted_tables, *Private.metadata.sorted_tables])
     for attempt in range(5):
         try:

@@ -399,6 +399,33 @@ async def test_nested_aggregates(gql, world):
     assert gamma["all"] == {"aggregate": {"count": 0, "max": {"version": None}}, "nodes": []}
 
 
+async def test_sums_and_statistics_over_numeric_columns(gql, world):
+    """Hasura's numeric aggregates: `sum` keeps the Int type, `avg` and the deviations are Float;
+    tables without numeric columns have only count, max and min."""
+    data = await gql(
+        "{ flow_run_aggregate { aggregate { sum { version } avg { version } stddev_samp { version } "
+        "var_pop { version } variance { version } stddev { version } stddev_pop { version } var_samp { version } } } "
+        "none: flow_run_aggregate(where: {name: {_eq: \"none\"}}) { aggregate { sum { version } avg { version } } } }"
+    )
+    aggregate = data["flow_run_aggregate"]["aggregate"]
+    assert aggregate["sum"] == {"version": 6} and aggregate["avg"] == {"version": 2.0}
+    assert aggregate["stddev_samp"] == aggregate["stddev"] == {"version": 1.0}
+    assert aggregate["variance"] == aggregate["var_samp"] == {"version": 1.0}
+    assert aggregate["var_pop"]["version"] == pytest.approx(2 / 3)
+    assert aggregate["stddev_pop"]["version"] == pytest.approx((2 / 3) ** 0.5)
+    assert data["none"]["aggregate"] == {"sum": {"version": None}, "avg": {"version": None}}
+    nested = await gql(
+        "{ flow(order_by: [{flow_runs_aggregate: {sum: {version: desc_nulls_last}}}, {name: asc}], "
+        "where: {archived: {_eq: false}}) { name flow_runs_aggregate { aggregate { sum { version } avg { version } } } } }"
+    )
+    assert [(f["name"], f["flow_runs_aggregate"]["aggregate"]["sum"]["version"]) for f in nested["flow"]] == [
+        ("etl", 5), ("report", 1), ("backup", None)
+    ]
+    assert nested["flow"][0]["flow_runs_aggregate"]["aggregate"]["avg"] == {"version": 2.5}
+    message = await gql.error("{ project_aggregate { aggregate { sum { name } } } }")
+    assert "Cannot query field 'sum'" in message
+
+
 # -- paging and nested lists -------------------------------------------------------------------
 
 

@@ -28,6 +28,9 @@ _SCALARS: tuple[tuple[type[TypeEngine], str], ...] = (
 
 # Scalars with a Postgres max()/min() (no uuid, boolean or jsonb aggregates exist).
 ORDERED_SCALARS = frozenset({"Int", "String", "timestamptz", "interval"})
+# Scalars Hasura sums and averages: `sum` keeps the column's type, the statistics are Float.
+NUMERIC_SCALARS = frozenset({"Int"})
+STATISTICS = ("avg", "stddev", "stddev_pop", "stddev_samp", "var_pop", "var_samp", "variance")
 
 
 def scalar_name(column_type: TypeEngine) -> str:
@@ -47,6 +50,10 @@ class Column:
     def ordered(self) -> bool:
         return self.scalar in ORDERED_SCALARS
 
+    @property
+    def numeric(self) -> bool:
+        return self.scalar in NUMERIC_SCALARS
+
 
 @dataclass(frozen=True)
 class TableInfo:
@@ -65,6 +72,10 @@ class TableInfo:
     @property
     def ordered_columns(self) -> list[Column]:
         return [column for column in self.columns.values() if column.ordered]
+
+    @property
+    def numeric_columns(self) -> list[Column]:
+        return [column for column in self.columns.values() if column.numeric]
 
 
 # Hasura's `utility.traversal`: the row type of the graph-walking functions (no table holds it;
@@ -124,7 +135,7 @@ def aggregate_fields_type(table: str) -> str:
 
 
 def extremum_type(table: str, function: str) -> str:
-    """`<table>_max_fields` / `<table>_min_fields`."""
+    """`<table>_max_fields`, `<table>_min_fields`, `<table>_sum_fields`, `<table>_avg_fields`, ..."""
     return f"{table}_{function}_fields"
 
 

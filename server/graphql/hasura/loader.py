@@ -11,6 +11,7 @@ under `result_key(alias)` for `fields.ResultField` to pick up.
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any, Awaitable, Callable, Iterator
 
 from graphql import GraphQLResolveInfo
@@ -110,9 +111,15 @@ def _aggregate_result(plan: AggregatePlan, values: dict[Measure, Any]) -> Row:
             if isinstance(part, Measure):
                 fields[result_key(name)] = values.get(part, 0)  # a count
             else:
-                fields[result_key(name)] = {column: values.get(measure) for column, measure in part.items()}
+                fields[result_key(name)] = {column: _number(values.get(measure)) for column, measure in part.items()}
         result[result_key(key)] = fields
     return result
+
+
+def _number(value: Any) -> Any:
+    """Postgres answers avg, stddev and variance of integers as numeric (a Decimal); GraphQL's
+    Float wants a float."""
+    return float(value) if isinstance(value, Decimal) else value
 
 
 class Loader:

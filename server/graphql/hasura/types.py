@@ -1,7 +1,8 @@
 """Generates Hasura's GraphQL types for every table in the catalogue, and the root `Query`.
 
 Per table `t`: the row type `t`, `t_bool_exp`, `t_order_by`, `t_select_column`, `t_aggregate`
-(`aggregate { count max min }`, `nodes`), and the root fields `t`, `t_by_pk`, `t_aggregate`.
+(`aggregate { count max min }`, and `sum avg stddev ...` over
+numeric columns, `nodes`), and the root fields `t`, `t_by_pk`, `t_aggregate`.
 Types are built as classes at import time and decorated with Strawberry. Types that refer to
 each other (a bool_exp holds its relationships' bool_exps) are created as empty shells first,
 so every annotation can name its class directly, then finished and decorated.
@@ -16,7 +17,7 @@ import strawberry
 from strawberry import UNSET
 from strawberry.types.field import StrawberryField
 
-from headwater.server.graphql.hasura.catalog import CATALOG, FUNCTIONS, TABLES, TableInfo
+from headwater.server.graphql.hasura.catalog import CATALOG, FUNCTIONS, STATISTICS, TABLES, TableInfo
 from headwater.server.graphql.hasura.fields import ResultField, RootField, make_field
 from headwater.server.graphql.scalars import interval, jsonb, timestamptz, uuid_, uuid_array
 
@@ -149,11 +150,21 @@ class _Builder:
     def aggregate_order_by(self, info: TableInfo) -> None:
         """Ordering parents by an aggregate of their children (`flows_aggregate: {count: desc}`)."""
         extremum = {c.name: Optional[OrderBy] for c in info.ordered_columns}
+        numeric = {c.name: Optional[OrderBy] for c in info.numeric_columns}
         fields: dict[str, Any] = {"count": Optional[OrderBy]}
-        for function in ("max", "min"):
-            order = _finish(_shell(f"{info.name}_{function}_order_by"), extremum, is_input=True)
+        for function, columns in self.aggregate_functions(info, extremum, numeric, numeric):
+            order = _finish(_shell(f"{info.name}_{function}_order_by"), columns, is_input=True)
             fields[function] = Optional[order]
-        _finish(self.shells[f"{info.name}_aggregate_order_by"], fields, is_input=True)
+        _finish(self.shells[f"{info.name}_aggregate_order_by"], dict(sorted(fields.items())), is_input=True)
+
+    @staticmethod
+    def aggregate_functions(info: TableInfo, extremum: dict, sums: dict, statistics: dict) -> list[tuple[str, dict]]:
+        """Hasura's aggregate functions of a table with their columns: max and min over the
+        ordered columns; sum and the statistics only when it has numeric ones."""
+        functions = [("max", extremum), ("min", extremum)]
+        if info.numeric_columns:
+            functions += [("sum", sums), *((name, statistics) for name in STATISTICS)]
+        return functions
 
     def row(self, info: TableInfo) -> None:
         fields: dict[str, Any] = {}
@@ -179,11 +190,13 @@ class _Builder:
         table = info.name
         extremum = {c.name: Optional[SCALAR_TYPES[c.scalar]] for c in info.ordered_columns}
         count_arguments = {"columns": Optional[List[self.select_columns[table]]], "distinct": Optional[bool]}
+        sums = {c.name: Optional[SCALAR_TYPES[c.scalar]] for c in info.numeric_columns}
+        statistics = {c.name: Optional[float] for c in info.numeric_columns}
         fields: dict[str, Any] = {"count": make_field(ResultField, int, count_arguments)}
-        for function in ("max", "min"):
-            values = _finish(_shell(f"{table}_{function}_fields"), extremum, is_input=False)
+        for function, columns in self.aggregate_functions(info, extremum, sums, statistics):
+            values = _finish(_shell(f"{table}_{function}_fields"), columns, is_input=False)
             fields[function] = make_field(ResultField, Optional[values], {})
-        aggregate_fields = _finish(_shell(f"{table}_aggregate_fields"), fields, is_input=False)
+        aggregate_fields = _finish(_shell(f"{table}_aggregate_fields"), dict(sorted(fields.items())), is_input=False)
         fields = {
             "aggregate": make_field(ResultField, Optional[aggregate_fields], {}),
             "nodes": make_field(ResultField, List[self.shells[table]], {}),
