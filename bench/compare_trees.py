@@ -133,21 +133,30 @@ def scenarios(seeded: dict, round_no: int) -> dict[str, list[str]]:
     }
 
 
-def drive(server: ServerProcess, bodies: list[str], seconds: str, connections: str, workdir: Path) -> tuple[float, float]:
+def _ms(value: str) -> float:
+    """wrk's latency figure ("873.00us", "12.34ms", "1.02s") in milliseconds."""
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * scale
+    return float(value)
+
+
+def drive(server: ServerProcess, bodies: list[str], seconds: str, connections: str, workdir: Path) -> tuple[float, float, float, float]:
     script = workdir / f"{uuid.uuid4().hex}.lua"
     script.write_text(LUA_ROTATING % lua_table(bodies))
     probe = server.query(json.loads(bodies[-1])["query"], json.loads(json.loads(bodies[-1])["variables"]))
     assert "errors" not in probe, probe
     before = tree_cpu_seconds(server.process.pid)
     output = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), server.url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), server.url],
         capture_output=True, text=True, check=True,
     ).stdout
     cpu = tree_cpu_seconds(server.process.pid) - before
     requests = int(next(line.split()[0] for line in output.splitlines() if "requests in" in line))
     rate = float(next(line.split(":")[1].strip() for line in output.splitlines() if "Requests/sec" in line))
     assert "Non-2xx" not in output, output
-    return rate, 1000 * cpu / max(requests, 1)
+    percentiles = {line.split()[0]: _ms(line.split()[1]) for line in output.splitlines() if line.strip().startswith(("50%", "99%"))}
+    return rate, 1000 * cpu / max(requests, 1), percentiles["50%"], percentiles["99%"]
 
 
 def main() -> None:
@@ -180,11 +189,13 @@ def main() -> None:
         finally:
             for server in servers.values():
                 server.__exit__(None, None, None)
-    print(f"wrk -c{connections} {seconds}s x {rounds} rounds, {workers} worker(s); best round req/s, its CPU ms/request")
-    print(f"{'operation':28s} {'before':>16s} {'after':>16s} {'req/s ratio':>11s} {'CPU ratio':>9s}")
+    print(f"wrk -c{connections} {seconds}s x {rounds} rounds, {workers} worker(s); "
+          "best round: req/s, its server CPU ms/request, its p50 / p99 ms")
+    print(f"{'operation':28s} {'before':>30s} {'after':>30s} {'req/s ratio':>11s} {'CPU ratio':>9s}")
     for op in dict.fromkeys(op for op, _ in results):
         b = max(results[(op, "before")]); a = max(results[(op, "after")])
-        print(f"{op:28s} {b[0]:7.0f} {b[1]:6.2f}ms {a[0]:7.0f} {a[1]:6.2f}ms {a[0] / b[0]:10.2f}x {a[1] / b[1]:8.2f}x")
+        print(f"{op:28s} {b[0]:7.0f} {b[1]:6.2f}ms {b[2]:6.1f}/{b[3]:6.1f} {a[0]:7.0f} {a[1]:6.2f}ms {a[2]:6.1f}/{a[3]:6.1f}"
+              f" {a[0] / b[0]:10.2f}x {a[1] / b[1]:8.2f}x")
 
 
 if __name__ == "__main__":

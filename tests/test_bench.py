@@ -75,3 +75,10 @@ def test_documents_are_the_captured_client_documents_with_new_ids() -> None:
     assert state["state"]["type"] == "Submitted" and state["state"]["state"]["type"] == "Scheduled"
     create = json.loads(json.loads(documents.create_flow_run(run))["variables"])["input"]
     assert create["flow_id"] == run and len(create["idempotency_key"]) == 32
+
+
+@pytest.mark.pure
+def test_compare_trees_reads_wrk_latencies_in_every_unit() -> None:
+    from bench.compare_trees import _ms
+
+    assert (_ms("873.00us"), _ms("12.34ms"), _ms("1.02s")) == (pytest.approx(0.873), 12.34, 1020.0)

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from headwater.server.db.engine import connection_of
+from headwater.server.db.prebuilt import Prebuilt
 
 from headwater.server.db.models import Agent, Deployment, Flow, FlowGroup, FlowRun, TaskRun
 from headwater.server.domain.errors import InvalidInput, NotFound
@@ -52,26 +53,50 @@ _FLOW_FOR_RUN = """
 _JSON_COLUMNS = dict.fromkeys(
     ("parameters", "run_config", "environment", "group_labels", "group_run_config", "default_parameters"), JSONB
 )
-FLOW_BY_ID = (
+FLOW_BY_ID = Prebuilt(
     text(_FLOW_FOR_RUN + " WHERE f.id = :flow_id")
     .bindparams(bindparam("flow_id", type_=PG_UUID(as_uuid=True)))
     .columns(**_JSON_COLUMNS)
 )
 # A deployment's flow: the pinned version, or the group's newest unarchived one.
-FLOW_BY_GROUP = (
+FLOW_BY_GROUP = Prebuilt(
     text(_FLOW_FOR_RUN + " WHERE f.flow_group_id = :flow_group_id AND NOT f.archived ORDER BY f.version DESC LIMIT 1")
     .bindparams(bindparam("flow_group_id", type_=PG_UUID(as_uuid=True)))
     .columns(**_JSON_COLUMNS)
 )
-FLOW_BY_VERSION_GROUP = text(
+FLOW_BY_VERSION_GROUP = Prebuilt(text(
     _FLOW_FOR_RUN + " WHERE f.version_group_id = :version_group_id AND NOT f.archived ORDER BY f.version DESC LIMIT 1"
-).columns(**_JSON_COLUMNS)
+).columns(**_JSON_COLUMNS))
+
+
+@dataclass(frozen=True, slots=True)
+class FlowForRun:
+    """The columns of a flow that run creation reads (named as on the Flow model); a plain
+    record, as building a transient ORM instance cost more than the lookup's SQL."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    archived: bool
+    parameters: list[Any] | None
+    run_config: dict[str, Any] | None
+    environment: dict[str, Any] | None
+    flow_group_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class GroupForRun:
+    """The columns of a flow group that run creation reads (named as on the FlowGroup model)."""
+
+    id: uuid.UUID
+    labels: list[str] | None
+    run_config: dict[str, Any] | None
+    default_parameters: dict[str, Any] | None
 
 
 async def _find_flow(
     session: AsyncSession | AsyncConnection, flow_id: uuid.UUID | None, version_group_id: str | None,
     flow_group_id: uuid.UUID | None = None,
-) -> tuple[Flow, FlowGroup]:
+) -> tuple[FlowForRun, GroupForRun]:
     """The flow to run and its group, in one query: by id, a version group's newest active flow,
     or (for a deployment that pins no version) a flow group's newest active flow.
 
@@ -87,22 +112,16 @@ async def _find_flow(
         missing = f"Flow group {flow_group_id} has no unarchived flows."
     else:
         raise InvalidInput("A flow id or version group ID must be provided.")
-    connection = await connection_of(session)
-    row = (await connection.execute(statement, params)).mappings().first()
+    row = await statement.first(await connection_of(session), params)
     if row is None:
         raise NotFound(missing)
-    flow = Flow(
-        id=row["id"], tenant_id=row["tenant_id"], archived=row["archived"], parameters=row["parameters"],
-        run_config=row["run_config"], environment=row["environment"], flow_group_id=row["flow_group_id"],
+    flow = FlowForRun(
+        row.id, row.tenant_id, row.archived, row.parameters, row.run_config, row.environment, row.flow_group_id
     )
-    group = FlowGroup(
-        id=row["flow_group_id"], labels=row["group_labels"], run_config=row["group_run_config"],
-        default_parameters=row["default_parameters"],
-    )
-    return flow, group
+    return flow, GroupForRun(row.flow_group_id, row.group_labels, row.group_run_config, row.default_parameters)
 
 
-async def find_deployment_flow(session: AsyncSession, deployment: Deployment) -> tuple[Flow, FlowGroup]:
+async def find_deployment_flow(session: AsyncSession, deployment: Deployment) -> tuple[FlowForRun, GroupForRun]:
     """The flow a deployment runs (its pinned version, else its group's active one) and the group."""
     return await _find_flow(session, deployment.flow_id, None, deployment.flow_group_id)
 
@@ -113,7 +132,7 @@ def merged_tags(*tag_lists: list[str] | None) -> list[str]:
 
 
 def resolve_labels(
-    labels: list[str] | None, run_config: dict | None, flow: Flow, group: FlowGroup | None
+    labels: list[str] | None, run_config: dict | None, flow: Flow | FlowForRun, group: FlowGroup | GroupForRun | None
 ) -> list[str]:
     """The run's labels: the first of given labels, given run config, group labels, group run
     config, flow run config, flow environment that is set (an explicit [] counts as set)."""
@@ -134,7 +153,7 @@ def resolve_labels(
     return sorted(str(label) for label in chosen)
 
 
-def resolve_parameters(flow: Flow, group: FlowGroup | None, given: dict[str, Any] | None) -> dict[str, Any]:
+def resolve_parameters(flow: Flow | FlowForRun, group: FlowGroup | GroupForRun | None, given: dict[str, Any] | None) -> dict[str, Any]:
     """Flow defaults, overlaid by the group's defaults, overlaid by the given values."""
     declared = [p for p in flow.parameters or [] if isinstance(p, dict)]
     values = {p["name"]: p["default"] for p in declared if p.get("default") is not None}
@@ -151,11 +170,14 @@ def _check_object(value: Any, what: str) -> None:
         raise InvalidInput(f"`{what}` must be a JSON object.")
 
 
+_CLOCK_TIMESTAMP = func.clock_timestamp()
+
+
 @dataclass(frozen=True)
 class NewRun:
     """A run to insert, its parameters, labels and run config already resolved."""
 
-    flow: Flow
+    flow: Flow | FlowForRun
     parameters: dict[str, Any]
     labels: list[str]
     run_config: dict[str, Any] | None
@@ -168,7 +190,11 @@ class NewRun:
     tags: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
-        """The flow_run row, born in its Scheduled state (version 1)."""
+        """The flow_run row, born in its Scheduled state (version 1), stamped by the database."""
+        return {**self.values(), "state_timestamp": _CLOCK_TIMESTAMP}
+
+    def values(self) -> dict[str, Any]:
+        """The row's values the request decides (all but the state's timestamp)."""
         scheduled = make_state("Scheduled", "Flow run scheduled.", start_time=self.scheduled_start_time)
         return {
             "id": uuid.uuid4(),
@@ -188,7 +214,6 @@ class NewRun:
             "state": scheduled.type,
             "state_message": scheduled.message,
             "state_start_time": self.scheduled_start_time,
-            "state_timestamp": func.clock_timestamp(),
             "serialized_state": scheduled.serialized,
         }
 
@@ -218,8 +243,8 @@ async def insert_runs(session: AsyncSession, runs: list[NewRun]) -> list[uuid.UU
 
 
 def new_run(
-    flow: Flow,
-    group: FlowGroup | None,
+    flow: Flow | FlowForRun,
+    group: FlowGroup | GroupForRun | None,
     *,
     parameters: dict[str, Any] | None = None,
     labels: list[str] | None = None,
@@ -368,7 +393,7 @@ _TASK_RUN_CREATED_VALUES = {"task_message": TASK_RUN_CREATED.message, "task_seri
 # statement's table scans, so every step reads `inserted`). ON CONFLICT on both idempotency
 # constraints; then `existing` is the run holding the key, if the statement's snapshot sees it.
 # Built at import, each parameter typed from the model's column.
-INSERT_RUN = text(
+INSERT_RUN = Prebuilt(text(
     f"""
     WITH inserted AS (
         INSERT INTO flow_run ({", ".join(_NEW_RUN_COLUMNS)}, state_timestamp)
@@ -402,14 +427,12 @@ INSERT_RUN = text(
     *(bindparam(column, type_=FlowRun.__table__.c[column].type) for column in _NEW_RUN_COLUMNS),
     bindparam("task_serialized", type_=TaskRun.__table__.c.serialized_state.type),
     bindparam("task_message", type_=TaskRun.__table__.c.state_message.type),
-)
+))
 
 
 async def _insert_run(connection: AsyncConnection, run: NewRun) -> uuid.UUID:
     """create_flow_run's insert in one autocommit statement: the new run's id, or the key holder's."""
-    row = run.row()
-    del row["state_timestamp"]  # clock_timestamp() in the statement
-    found = (await connection.execute(INSERT_RUN, {**row, **_TASK_RUN_CREATED_VALUES})).one()
+    found = await INSERT_RUN.first(connection, {**run.values(), **_TASK_RUN_CREATED_VALUES})
     if found.hooks:
         wake_delivery()  # committed already
     if found.id is not None:

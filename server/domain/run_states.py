@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from headwater.server.db.prebuilt import Prebuilt
 from headwater.server.db.models import TaskRun
 from headwater.server.domain.errors import DomainError, InvalidInput, NotFound, VersionLockError
 from headwater.server.domain.flow_settings import version_locking_enabled
@@ -292,7 +293,7 @@ _VERSION_LOCK_ALLOWS = f"""NOT ({_VERSION_LOCKED} AND (
             OR (CAST(:entering_running AS boolean) AND COALESCE(r.state IN ({_sql_list(RAN_STATES)}), false))))"""
 _WAITING = _sql_list(SCHEDULED_STATES | {"Pending"})
 
-CHANGE_FLOW_RUN_STATE = text(
+CHANGE_FLOW_RUN_STATE = Prebuilt(text(
     f"""
     WITH target AS (
         SELECT r.id, r.version, r.state, g.settings, CAST(:serialized AS jsonb) AS serialized,
@@ -310,13 +311,13 @@ CHANGE_FLOW_RUN_STATE = text(
 ).bindparams(
     *_STATE_PARAMS, bindparam("agent_id", type_=PG_UUID(as_uuid=True)), bindparam("version", type_=Integer),
     bindparam("submitting", type_=Boolean), bindparam("entering_running", type_=Boolean),
-).columns(settings=JSONB)
+).columns(settings=JSONB))
 
 # Python's truthiness of the previous `cached_inputs` (a JSON value), as the general path tests it.
 _HAD_INPUTS = """COALESCE(r.serialized_state -> 'cached_inputs' NOT IN
                           ('null', 'false', '0', '""', '{}', '[]'), false)"""
 
-CHANGE_TASK_RUN_STATE = text(
+CHANGE_TASK_RUN_STATE = Prebuilt(text(
     f"""
     WITH target AS (
         SELECT r.id, r.version, r.state, r.flow_run_id, fr.state AS flow_run_state, g.settings,
@@ -338,7 +339,7 @@ CHANGE_TASK_RUN_STATE = text(
 ).bindparams(
     *_STATE_PARAMS, bindparam("version", type_=Integer), bindparam("has_inputs", type_=Boolean),
     bindparam("is_running", type_=Boolean), bindparam("entering_running", type_=Boolean),
-).columns(settings=JSONB)
+).columns(settings=JSONB))
 
 
 def _refused(check: Callable[..., None], run_id: uuid.UUID, row: Any, state: State, version: int | None) -> Exception:
@@ -367,7 +368,7 @@ async def change_flow_run_state(
         "agent_id": agent_id if state.type == "Submitted" else None,
         "submitting": state.type == "Submitted", "entering_running": state.type == "Running",
     }
-    row = (await connection.execute(CHANGE_FLOW_RUN_STATE, params)).first()
+    row = await CHANGE_FLOW_RUN_STATE.first(connection, params)
     if row is None:
         raise _flow_run_not_found(flow_run_id)
     if not row.allowed:
@@ -386,7 +387,7 @@ async def change_task_run_state(
         "has_inputs": bool(state.serialized.get("cached_inputs")),
         "is_running": state.is_running, "entering_running": state.type == "Running",
     }
-    row = (await connection.execute(CHANGE_TASK_RUN_STATE, params)).first()
+    row = await CHANGE_TASK_RUN_STATE.first(connection, params)
     if row is None:
         raise _task_run_not_found(task_run_id)
     if not row.allowed:
