@@ -529,10 +529,9 @@ async def heartbeat(db: AsyncSession | AsyncConnection, flow_run_id: uuid.UUID) 
     """Record that the run's process is alive. Returns whether the run exists."""
     # Sent every 30 s by every running flow: one prepared statement (in autocommit, one round trip).
     connection = await connection_of(db)
-    result = await connection.execute(HEARTBEAT, {"id": flow_run_id})
-    return bool(result.rowcount)
+    return await HEARTBEAT.first(connection, {"id": flow_run_id}) is not None
 
 
-HEARTBEAT = text("UPDATE flow_run SET heartbeat = now() WHERE id = :id").bindparams(
+HEARTBEAT = Prebuilt(text("UPDATE flow_run SET heartbeat = now() WHERE id = :id RETURNING id").bindparams(
     bindparam("id", type_=PG_UUID(as_uuid=True))
-)
+))

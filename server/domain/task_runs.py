@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from headwater.server.db.models import FlowRun, Task, TaskRun, TaskRunState
+from headwater.server.db.prebuilt import Prebuilt
 from headwater.server.domain.errors import InvalidInput, NotFound
 from headwater.server.domain.limits import MAX_NAME_LENGTH, check_text
 from headwater.server.domain.lookup import require
@@ -118,15 +119,15 @@ async def set_task_run_name(session: AsyncSession, task_run_id: uuid.UUID, name:
     await session.execute(update(TaskRun).where(TaskRun.id == task_run_id).values(name=name))
 
 
-HEARTBEAT = text("UPDATE task_run SET heartbeat = now() WHERE id = :id").bindparams(
+HEARTBEAT = Prebuilt(text("UPDATE task_run SET heartbeat = now() WHERE id = :id RETURNING id").bindparams(
     bindparam("id", type_=PG_UUID(as_uuid=True))
-)
+))
 
 
 async def heartbeat(db: AsyncSession | AsyncConnection, task_run_id: uuid.UUID) -> bool:
     """Sent by every running task: the bare UPDATE, built once (in autocommit, one round trip)."""
     connection = await db.connection() if isinstance(db, AsyncSession) else db
-    return bool((await connection.execute(HEARTBEAT, {"id": task_run_id})).rowcount)
+    return await HEARTBEAT.first(connection, {"id": task_run_id}) is not None
 
 
 @dataclass(frozen=True)

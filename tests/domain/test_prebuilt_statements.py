@@ -121,3 +121,21 @@ async def test_the_fast_paths_send_nothing_through_core(engine, flow_id):
         )
     assert change.version == 2
     assert executions.count == 0
+
+
+async def test_heartbeats_run_on_the_driver_and_tell_a_missing_run(engine, flow_id):
+    from headwater.server.domain import flow_runs, task_runs
+
+    async with autocommit(engine) as connection:
+        run_id = await create_flow_run(connection, flow_id=flow_id, idempotency_key="hb", max_bytes=1_000_000)
+        task_run_id = await connection.scalar(text("SELECT id FROM task_run WHERE flow_run_id = :r LIMIT 1"), {"r": run_id})
+        executions = CoreExecutions(engine)
+        assert await flow_runs.heartbeat(connection, run_id) is True
+        assert await task_runs.heartbeat(connection, task_run_id) is True
+        assert await flow_runs.heartbeat(connection, uuid.uuid4()) is False
+        assert await task_runs.heartbeat(connection, uuid.uuid4()) is False
+        assert executions.count == 0
+        beats = (await connection.execute(text(
+            "SELECT r.heartbeat IS NOT NULL, t.heartbeat IS NOT NULL FROM flow_run r JOIN task_run t ON t.flow_run_id = r.id "
+            "WHERE t.id = :t"), {"t": task_run_id})).one()
+    assert tuple(beats) == (True, True)
