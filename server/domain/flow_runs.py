@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ARRAY, DateTime, bindparam, delete, func, literal, literal_column, select, text, union_all, update
+from sqlalchemy import ARRAY, DateTime, bindparam, delete, func, literal_column, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert

@@ -5,6 +5,7 @@ with the cache off (the general path), then with it on, missing and hitting, and
 
 from __future__ import annotations
 
+import json
 import uuid
 from contextlib import asynccontextmanager
 
@@ -62,7 +63,7 @@ async def world(gql, tenant_id):
 
 
 def flow_runner_document(run_id: str) -> str:
-    import json
+    """The Prefect 1.4.1 flow runner's `get_flow_run_info` document, the id written in."""
     return json.loads(documents.flow_run_info(run_id))["query"]
 
 
@@ -92,21 +93,21 @@ async def test_missing_and_bad_ids(gql, world, run_id):
 
 DOCUMENTS = [
     # the flow runner's read with the id as a variable
-    ("query($id: uuid!) { flow_run_by_pk(id: $id) { id name task_runs(where: {map_index: {_eq: -1}}) "
-     "{ id task { id slug } version } flow { project { name id } } } }", True),
+    (("query($id: uuid!) { flow_run_by_pk(id: $id) { id name task_runs(where: {map_index: {_eq: -1}}) "
+      "{ id task { id slug } version } flow { project { name id } } } }"), True),
     # limits, offsets and order through a relationship, on one parent
-    ("query($id: uuid!) { flow_run_by_pk(id: $id) { id task_runs(limit: 2, offset: 1, "
-     "order_by: {task: {slug: desc}}) { id task { slug } } } }", True),
+    (("query($id: uuid!) { flow_run_by_pk(id: $id) { id task_runs(limit: 2, offset: 1, "
+      "order_by: {task: {slug: desc}}) { id task { slug } } } }"), True),
     # values of other types in `where`, which must not share a statement
-    ("query($id: uuid!) { flow_run_by_pk(id: $id) { a: task_runs(where: {map_index: {_in: [-1, 0]}}) { id } "
-     "b: task_runs(where: {_or: [{state: {_is_null: true}}, {task: {slug: {_like: \"load%\"}}}]}) { id } "
-     "c: task_runs(where: {state: {_is_null: false}}) { id } } }", True),
+    (("query($id: uuid!) { flow_run_by_pk(id: $id) { a: task_runs(where: {map_index: {_in: [-1, 0]}}) { id } "
+      "b: task_runs(where: {_or: [{state: {_is_null: true}}, {task: {slug: {_like: \"load%\"}}}]}) { id } "
+      "c: task_runs(where: {state: {_is_null: false}}) { id } } }"), True),
     # several parents: per-parent windows over the linked rows
-    ("{ flow_run(order_by: {name: asc}) { name task_runs(limit: 1, order_by: {task: {slug: asc}}) "
-     "{ task { slug } } tr: task_runs(order_by: {task: {slug: desc}}) { task { slug } } } }", False),
+    (("{ flow_run(order_by: {name: asc}) { name task_runs(limit: 1, order_by: {task: {slug: asc}}) "
+      "{ task { slug } } tr: task_runs(order_by: {task: {slug: desc}}) { task { slug } } } }"), False),
     # distinct_on in a linked list, aggregates beside it
-    ("query($flow: uuid!) { flow_by_pk(id: $flow) { flow_runs(distinct_on: state, order_by: {name: desc}) "
-     "{ name state } flow_runs_aggregate { aggregate { count } } tasks(order_by: {slug: asc}) { slug } } }", False),
+    (("query($flow: uuid!) { flow_by_pk(id: $flow) { flow_runs(distinct_on: state, order_by: {name: desc}) "
+      "{ name state } flow_runs_aggregate { aggregate { count } } tasks(order_by: {slug: asc}) { slug } } }"), False),
     # errors: a NUL in a value, an unknown column, a limit below zero
     ("query($id: uuid!) { flow_run_by_pk(id: $id) { task_runs(where: {name: {_eq: \"a\\u0000\"}}) { id } } }", True),
     ("query($id: uuid!) { flow_run_by_pk(id: $id) { task_runs(where: {nope: {_eq: 1}}) { id } } }", True),
