@@ -24,8 +24,12 @@ def create_engine(
     """The process's engine. With `statement_timeout_seconds` > 0, Postgres cancels any statement
     running longer (SQLSTATE 57014), so no single request holds a connection for minutes;
     migrations switch it off for their own transaction. `statement_cache_size` 0 prepares nothing
-    by name (PgBouncer's transaction pooling); each statement is then prepared unnamed per use."""
-    server_settings = {"timezone": "UTC", "application_name": "headwater"}
+    by name (PgBouncer's transaction pooling); each statement is then prepared unnamed per use.
+
+    JIT is off: headwater's statements are short OLTP work, and Postgres' JIT (on by default
+    where it is built in, as in Debian's packages) compiled them whenever a row estimate was
+    high, 20-70 ms of compiling for a few ms of work (the README's Benchmarks section)."""
+    server_settings = {"timezone": "UTC", "application_name": "headwater", "jit": "off"}
     if statement_timeout_seconds > 0:
         server_settings["statement_timeout"] = str(max(1, round(statement_timeout_seconds * 1000)))  # ms
     return create_async_engine(

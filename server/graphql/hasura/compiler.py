@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from sqlalchemy import ARRAY, Select, Subquery, Table, any_, distinct, func, literal, select, tuple_
+from sqlalchemy import ARRAY, Select, Subquery, Table, any_, bindparam, distinct, func, literal, select, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
@@ -35,19 +35,33 @@ KEY = "__hw_key"
 RANK = "__hw_rank"
 
 
+# The parameter a statement built with `Link(bound=True)` takes its parent keys from.
+LINK_KEYS = "hw_link_keys"
+
+
 @dataclass(frozen=True)
 class Link:
-    """Restricts a row set to the children of some parents: rows whose `column` is in `keys`."""
+    """Restricts a row set to the children of some parents: rows whose `column` is in `keys`.
+
+    With `bound`, the keys are not written into the statement: it takes them at execution as
+    the LINK_KEYS parameter (one key, or a list of several), so it can be kept and reused
+    (headwater.server.graphql.hasura.statements); `keys` then only tells one from several."""
 
     column: str
     keys: Sequence[Any]
+    bound: bool = False
+
+    def parameters(self) -> dict[str, Any]:
+        """The execution parameters of a `bound` link's statement."""
+        return {LINK_KEYS: self.keys[0] if len(self.keys) == 1 else list(self.keys)}
 
 
-def matches_any(column: ColumnElement[Any], keys: Sequence[Any]) -> ColumnElement[bool]:
+def matches_any(column: ColumnElement[Any], keys: Sequence[Any], bound: bool = False) -> ColumnElement[bool]:
     """`column = :key`, or `column = ANY(:keys)`: one bound array whatever the number of keys."""
     if len(keys) == 1:
-        return column == keys[0]
-    return column == any_(literal(list(keys), ARRAY(column.type)))
+        return column == (bindparam(LINK_KEYS, type_=column.type) if bound else keys[0])
+    array = ARRAY(column.type)
+    return column == any_(bindparam(LINK_KEYS, type_=array) if bound else literal(list(keys), array))
 
 
 def _distinct_on(statement: Select, expressions: list[ColumnElement[Any]]) -> Select:
@@ -101,7 +115,7 @@ def row_set(
     """SELECT `columns`, then the joined objects' columns, then KEY (the parent key) when linked,
     of the rows `args` pick."""
     source, aliases = table.table, Aliases()
-    conditions = [matches_any(source.c[link.column], link.keys)] if link else []
+    conditions = [matches_any(source.c[link.column], link.keys, link.bound)] if link else []
     condition = where_clause(table, source, args.where, aliases)
     if condition is not None:
         conditions.append(condition)

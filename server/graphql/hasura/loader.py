@@ -18,11 +18,12 @@ from graphql import GraphQLResolveInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from headwater.server.db.models import Relationship
-from headwater.server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS
+from headwater.server.graphql.hasura.catalog import CATALOG, ROOT_FIELDS, TableInfo
 from headwater.server.graphql.hasura.compiler import Join, Link, aggregate_query, row_set
 from headwater.server.graphql.hasura.functions import SOURCES
 from headwater.server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
 from headwater.server.graphql.hasura.selection import SelectionReader
+from headwater.server.graphql.hasura.statements import STATEMENTS, Uncacheable, freeze, is_catalog_table
 
 Row = dict[str, Any]
 
@@ -122,6 +123,26 @@ def _number(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
+def _join_key(joins: list[Join]) -> tuple:
+    return tuple((j.key, j.rel, j.table.name, tuple(j.columns), _join_key(j.joins)) for j in joins)
+
+
+def _linked_statement(
+    table: TableInfo, columns: list[str], args: ListArgs, limit: int | None, link: Link, joins: list[Join]
+) -> tuple[Any, dict[str, Any]]:
+    """The row set's statement, kept per plan (see `statements`), and its parent keys' parameters."""
+    bound = Link(link.column, link.keys, bound=True)
+    try:
+        key = (
+            table.name, tuple(columns), _join_key(joins), freeze(args.where), freeze(args.order_by),
+            tuple(args.distinct_on), limit, args.offset, link.column, len(link.keys) == 1,
+        )
+    except Uncacheable:
+        return row_set(table, columns, args, limit, link, joins), None
+    statement = STATEMENTS.get(key, lambda: row_set(table, columns, args, limit, bound, joins))
+    return statement, bound.parameters()
+
+
 class Loader:
     """Loads plans through one connection; `max_page_size` caps every list."""
 
@@ -136,17 +157,20 @@ class Loader:
         """Aggregates cover every matching row unless the client limits them."""
         return None if requested is None else min(requested, self.max_page_size)
 
-    async def _execute(self, statement: Any) -> Any:
+    async def _execute(self, statement: Any, parameters: dict[str, Any] | None = None) -> Any:
         # A value Postgres refuses (class 22: a bad SIMILAR TO pattern, ...) propagates to
         # headwater.server.graphql.errors, which answers it as the client's fault and names the field.
-        return await self.session.execute(statement)
+        return await self.session.execute(statement, parameters)
 
     async def _load(
         self, shape: RowShape, args: ListArgs, limit: int | None, link: Link | None = None
     ) -> list[tuple[Row, Any]]:
         """(row, parent key) pairs for the rows `args` pick, with their children attached."""
         columns, joins = _columns(shape), _joins(shape)
-        records = await self._execute(row_set(shape.table, columns, args, limit, link, joins))
+        if link is not None and is_catalog_table(shape.table):
+            records = await self._execute(*_linked_statement(shape.table, columns, args, limit, link, joins))
+        else:
+            records = await self._execute(row_set(shape.table, columns, args, limit, link, joins))
         loaded = [(_nest(iter(record), columns, joins), record[-1] if link else None) for record in records]
         await self.attach(shape, [row for row, _ in loaded])
         return loaded
