@@ -267,10 +267,15 @@ def _preload_app() -> threading.Thread:
     fails again, and is reported, where the app is imported."""
 
     def preload() -> None:
-        try:
-            import headwater.server.app  # noqa: F401
-        except BaseException:  # noqa: BLE001 - re-raised by the main thread's own import
-            pass
+        import importlib
+
+        # The app, then what uvicorn loads to serve it (uvloop and httptools when installed).
+        for name in ("headwater.server.app", "headwater.server.serving", "uvloop", "uvicorn.loops.auto",
+                     "uvicorn.protocols.http.auto", "uvicorn.lifespan.on"):
+            try:
+                importlib.import_module(name)
+            except BaseException:  # noqa: BLE001, S110 - re-raised by the main thread's own import
+                pass
 
     thread = threading.Thread(target=preload, name="headwater-preload", daemon=True)
     thread.start()
