@@ -43,9 +43,16 @@ _MARGIN = dt.timedelta(seconds=1)  # see "Memoised events" above
 
 @dataclass(frozen=True)
 class _Evaluation:
+    """What is kept of one evaluation (not the events: thousands of schedules are memoised)."""
+
     after: dt.datetime
-    events: tuple[ClockEvent, ...]
+    found: int  # events found
+    first: dt.datetime | None  # the first event's time
     keys: tuple[str, ...]  # what the owners' idempotency keys are made of (see KEY_PARTS)
+
+    @classmethod
+    def of(cls, after: dt.datetime, events: tuple[ClockEvent, ...], keys: tuple[str, ...]) -> "_Evaluation":
+        return cls(after, len(events), events[0].start_time if events else None, keys)
 
 
 class EventCache:
@@ -56,12 +63,12 @@ class EventCache:
 
     def get(self, kind: str, schedule: str, n: int, now: dt.datetime) -> tuple[str, ...] | None:
         entry = self._entries.get((kind, schedule, n))
-        if entry is None or len(entry.events) < n or not entry.after <= now < entry.events[0].start_time - _MARGIN:
+        if entry is None or entry.found < n or entry.first is None or not entry.after <= now < entry.first - _MARGIN:
             return None
         return entry.keys
 
     def put(self, kind: str, schedule: str, n: int, now: dt.datetime, evaluation: _Evaluation) -> None:
-        if len(evaluation.events) < n:
+        if evaluation.found < n:
             return
         if len(self._entries) >= _CACHE_LIMIT:
             self._entries.clear()
@@ -104,7 +111,7 @@ def _evaluate(kind: str, schedules: list[str], now: dt.datetime, n: int) -> list
         except (ScheduleError, ValueError, TypeError):
             results.append(None)
             continue
-        results.append(_Evaluation(now, events, tuple(key_part(event) for event in events)))
+        results.append(_Evaluation.of(now, events, tuple(key_part(event) for event in events)))
     return results
 
 

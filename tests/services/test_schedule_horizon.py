@@ -153,12 +153,12 @@ def test_the_memo_expires_when_its_first_event_is_due():
     cache = schedule_horizon.EventCache()
     t0 = dt.datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
     events = tuple(next_events(f.interval_schedule(3600), after=t0, n=3))
-    cache.put("flow", "s", 3, t0, schedule_horizon._Evaluation(t0, events, ("a", "b", "c")))
+    cache.put("flow", "s", 3, t0, schedule_horizon._Evaluation.of(t0, events, ("a", "b", "c")))
     assert cache.get("flow", "s", 3, t0 + dt.timedelta(minutes=49)) == ("a", "b", "c")
     assert cache.get("flow", "s", 3, events[0].start_time - dt.timedelta(seconds=1)) is None
     assert cache.get("flow", "s", 3, t0 - dt.timedelta(seconds=1)) is None
     assert cache.get("flow", "s", 4, t0) is None, "another n is another entry"
-    cache.put("flow", "short", 3, t0, schedule_horizon._Evaluation(t0, events[:2], ("a", "b")))
+    cache.put("flow", "short", 3, t0, schedule_horizon._Evaluation.of(t0, events[:2], ("a", "b")))
     assert cache.get("flow", "short", 3, t0) is None, "an incomplete search is never reused"
 
 
