@@ -1,10 +1,10 @@
 """Scheduler pass time for many active schedules.
 
-    python -m bench.scheduler_pass [FLOWS]        (default 10,000; HEADWATER_BENCH_DATABASE_URL or embedded Postgres)
+    python -m bench.scheduler_pass [FLOWS] [interval|cron]   (default 10,000 interval; HEADWATER_BENCH_DATABASE_URL or embedded Postgres)
 
-Creates FLOWS flows with hourly interval schedules, then times three scheduler passes: the
-first creates 10 runs per flow (with their task runs), the second finds nothing to do, the
-third runs an hour later and tops every flow up by one run.
+Creates FLOWS flows with hourly schedules (an interval clock, or cron `0 * * * *`), then times
+scheduler passes: the first creates 10 runs per flow (with their task runs), the next three
+find nothing to do, the last runs an hour later and tops every flow up by one run.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from headwater.services.scheduler import Scheduler
 
 HOURLY = {"clocks": [{"type": "IntervalClock", "interval": 3_600_000_000,
                       "start_date": {"dt": "2024-01-01T00:00:00", "tz": "UTC"}}]}
+CRON = {"clocks": [{"type": "CronClock", "cron": "0 * * * *",
+                    "start_date": {"dt": "2024-01-01T00:00:00", "tz": "UTC"}}]}
 
 
-async def seed(sessions, flows: int) -> None:
+async def seed(sessions, flows: int, schedule: dict = HOURLY) -> None:
     async with transaction(sessions) as session:
         await ensure_default_tenant(session)
         tenant = await session.scalar(text("SELECT id FROM tenant LIMIT 1"))
@@ -37,7 +39,7 @@ async def seed(sessions, flows: int) -> None:
             session, project,
             {"name": "template", "tasks": [{"slug": "a-1"}, {"slug": "b-1"}],
              "edges": [{"upstream_task": {"slug": "a-1"}, "downstream_task": {"slug": "b-1"}}],
-             "schedule": HOURLY, "storage": {"type": "Local"}},
+             "schedule": schedule, "storage": {"type": "Local"}},
             set_schedule_active=False,
         )
         await session.execute(
@@ -64,17 +66,17 @@ async def seed(sessions, flows: int) -> None:
         )
 
 
-async def main(flows: int) -> None:
+async def main(flows: int, kind: str = "interval") -> None:
     with database_url() as url:
         engine = create_engine(url, pool_size=4)
         await migrate.upgrade(engine)
         sessions = create_sessionmaker(engine)
         started = time.perf_counter()
-        await seed(sessions, flows)
-        print(f"seeded {flows} scheduled flows in {time.perf_counter() - started:.1f} s")
+        await seed(sessions, flows, CRON if kind == "cron" else HOURLY)
+        print(f"seeded {flows} {kind} scheduled flows in {time.perf_counter() - started:.1f} s")
         now = dt.datetime.now(dt.timezone.utc)
-        for label, clock in (("first pass (creates 10 runs each)", now), ("second pass (nothing due)", now),
-                             ("an hour later (1 new run each)", now + dt.timedelta(hours=1))):
+        passes = [("first pass (creates 10 runs each)", now)] + [("nothing due", now)] * 3
+        for label, clock in passes + [("an hour later (1 new run each)", now + dt.timedelta(hours=1))]:
             scheduler = Scheduler(sessions, interval=3600, batch_size=500, clock=lambda clock=clock: clock)
             started = time.perf_counter()
             created = await scheduler.run_once()
@@ -84,4 +86,4 @@ async def main(flows: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000, sys.argv[2] if len(sys.argv) > 2 else "interval"))

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -260,6 +261,27 @@ def ready_banner(host: str, port: int, ui_port: int | None = None) -> str:
     return f"headwater {__version__} ready on {url} (web UI: {ui}); Prefect client: {client}"
 
 
+def _preload_app() -> threading.Thread:
+    """Import the app (schema, models, SQLAlchemy) in a thread while the embedded Postgres
+    starts: a start then costs the longer of the two, not the sum. An import that fails here
+    fails again, and is reported, where the app is imported."""
+
+    def preload() -> None:
+        import importlib
+
+        # The app, then what uvicorn loads to serve it (uvloop and httptools when installed).
+        for name in ("headwater.server.app", "headwater.server.serving", "uvloop", "uvicorn.loops.auto",
+                     "uvicorn.protocols.http.auto", "uvicorn.lifespan.on"):
+            try:
+                importlib.import_module(name)
+            except BaseException:  # noqa: BLE001, S110 - re-raised by the main thread's own import
+                pass
+
+    thread = threading.Thread(target=preload, name="headwater-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     if settings.ui_dir is not None:
         from headwater.server.prefect_ui import ui_dir_problem
@@ -269,7 +291,10 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
             print(f"headwater: {problem}", file=sys.stderr)
             return 2
     check_port(settings.host, settings.port)
+    preload = _preload_app() if settings.workers == 1 else None
     with _stop_on_signals(), database(settings, supervise=True) as ready:
+        if preload is not None:
+            preload.join()  # before the main thread imports SQLAlchemy itself, just below
         asyncio.run(_wait_for_database(ready.database_url or "", ready.db_wait_seconds))
         options = dict(
             host=ready.host,

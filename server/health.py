@@ -26,7 +26,7 @@ from typing import Any, Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from headwater.server.db.engine import create_engine
+from headwater.server.db.engine import POOLER_OPTION, create_engine
 
 logger = logging.getLogger("headwater.health")
 
@@ -59,7 +59,9 @@ class DatabaseProbe:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        self._engine = create_engine(self.url, pool_size=1)
+        # Behind a transaction pooler (no statement cache), the probe caches no statement either.
+        behind_pooler = self.request_engine.get_execution_options().get(POOLER_OPTION)
+        self._engine = create_engine(self.url, pool_size=1, statement_cache_size=0 if behind_pooler else 100)
         self._task = asyncio.create_task(self._run(), name="database-probe")
 
     async def stop(self) -> None:

@@ -11,7 +11,7 @@ import logging
 import uuid
 
 from headwater.server.db.engine import transaction
-from headwater.server.domain import deployment_scheduling, scheduling
+from headwater.server.domain import deployment_scheduling, schedule_horizon, scheduling
 from headwater.services.loop import LoopService
 
 
@@ -24,35 +24,41 @@ class Scheduler(LoopService):
         self.flows_seen = 0  # flows and deployments, in the last pass
 
     async def run_once(self) -> int:
-        """One pass over every active schedule, `batch_size` flows per transaction, then the
-        deployments' schedules, `batch_size` deployments per transaction."""
+        """One pass: a set-based pre-check finds the flows and deployments that lack some of
+        their next runs (headwater.server.domain.schedule_horizon); only those are scheduled,
+        `batch_size` per transaction, through the full (locking) path."""
         now = self.clock()
-        after: uuid.UUID | None = None
         created = 0
         seen = 0
-        while not self._stopping.is_set():
-            async with transaction(self.sessions) as session:
-                batch = await scheduling.schedule_batch(
-                    session, now=now, max_runs=self.max_runs, limit=self.batch_size, after_flow_id=after
-                )
-            created += batch.runs_created
-            seen += batch.flows_seen
-            if batch.flows_seen < self.batch_size:
+        for precheck, schedule in (
+            (schedule_horizon.flows_needing_runs, self._schedule_flows),
+            (schedule_horizon.deployments_needing_runs, self._schedule_deployments),
+        ):
+            if self._stopping.is_set():
                 break
-            after = batch.last_flow_id
-        after = None
-        while not self._stopping.is_set():
             async with transaction(self.sessions) as session:
-                batch = await deployment_scheduling.schedule_deployment_batch(
-                    session, now=now, max_runs=self.max_runs, limit=self.batch_size, after_id=after
-                )
-            created += batch.runs_created
-            seen += batch.flows_seen
-            if batch.flows_seen < self.batch_size:
-                break
-            after = batch.last_flow_id
+                found = await precheck(session, now=now, max_runs=self.max_runs)
+            seen += found.seen
+            for start in range(0, len(found.needing_work), self.batch_size):
+                if self._stopping.is_set():
+                    break
+                created += await schedule(found.needing_work[start : start + self.batch_size], now)
         self.flows_seen = seen
         return created
+
+    async def _schedule_flows(self, ids: list[uuid.UUID], now) -> int:
+        async with transaction(self.sessions) as session:
+            batch = await scheduling.schedule_batch(
+                session, now=now, max_runs=self.max_runs, limit=len(ids), flow_ids=ids
+            )
+        return batch.runs_created
+
+    async def _schedule_deployments(self, ids: list[uuid.UUID], now) -> int:
+        async with transaction(self.sessions) as session:
+            batch = await deployment_scheduling.schedule_deployment_batch(
+                session, now=now, max_runs=self.max_runs, limit=len(ids), deployment_ids=ids
+            )
+        return batch.runs_created
 
     def pass_log_level(self, handled: int) -> int:
         """At most one new run per schedule is the window moving on: routine, DEBUG."""

@@ -45,7 +45,12 @@ def create_engine(
         pool_recycle=1800,
         # Timestamps are stored and compared in UTC whatever the server's default zone is.
         connect_args={"server_settings": server_settings, **_statement_cache_args(statement_cache_size)},
+        # Read by autocommit(): without a statement cache we may be behind a transaction pooler.
+        execution_options={POOLER_OPTION: statement_cache_size <= 0},
     )
+
+
+POOLER_OPTION = "headwater_behind_transaction_pooler"
 
 
 def _statement_cache_args(size: int) -> dict:
@@ -78,8 +83,17 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     For work that is one statement (a heartbeat, a state change, a creation) or only reads
     (under READ COMMITTED a transaction gives reads no common snapshot anyway): no BEGIN and
     COMMIT/ROLLBACK round trips around it. The connection's statement timeout still applies.
+
+    With the statement cache off (`DB_STATEMENT_CACHE_SIZE=0`, for PgBouncer's transaction
+    pooling) the work runs in a transaction instead: asyncpg prepares and executes a statement in
+    two exchanges, and outside a transaction PgBouncer may hand the second one to another server
+    connection, which does not know the statement ("prepared statement ... does not exist").
     """
     async with engine.connect() as connection:
+        if engine.get_execution_options().get(POOLER_OPTION):
+            async with connection.begin():
+                yield connection
+            return
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
 

@@ -28,7 +28,7 @@ class Metrics:
 
     def __init__(self, settings: Settings, engine: AsyncEngine):
         self.pool = PoolWatch(engine)
-        self.run_gauges = RunGauges(settings.database_url or "")
+        self.run_gauges = RunGauges(settings.database_url or "", statement_cache_size=settings.db_statement_cache_size)
         self.run_gauges_registry = CollectorRegistry(auto_describe=False)
         self.run_gauges_registry.register(self.run_gauges)
 

@@ -41,8 +41,9 @@ def bounded(counts: dict[str, int], limit: int = MAX_SERIES) -> dict[str, int]:
 
 
 class RunGauges(Collector):
-    def __init__(self, database_url: str, cache_seconds: float = CACHE_SECONDS):
+    def __init__(self, database_url: str, cache_seconds: float = CACHE_SECONDS, statement_cache_size: int = 100):
         self.database_url = database_url
+        self.statement_cache_size = statement_cache_size  # 0 behind PgBouncer's transaction pooling
         self.cache_seconds = cache_seconds
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
@@ -72,7 +73,8 @@ class RunGauges(Collector):
         """Sessions on the metrics' own connection (made on first use: only scraped servers open it)."""
         if self._sessions is None or self._engine is None:
             self._engine = create_engine(
-                self.database_url, pool_size=1, statement_timeout_seconds=STATEMENT_TIMEOUT_SECONDS
+                self.database_url, pool_size=1, statement_timeout_seconds=STATEMENT_TIMEOUT_SECONDS,
+                statement_cache_size=self.statement_cache_size,
             )
             self._sessions = create_sessionmaker(self._engine)
         return self._sessions
