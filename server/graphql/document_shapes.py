@@ -53,6 +53,100 @@ class Lexed:
 def lex(source: str, max_tokens: int | None) -> Lexed | None:
     """The shape of `source`, or None when the real parser must see it (a lexer error, or
     more tokens than `max_tokens`; the parser then raises the same error it always does)."""
+    lexed = KNOWN_TEXTS.match(source)
+    if lexed is None:
+        lexed = _lex(source, max_tokens)
+        if lexed is None:
+            return None
+        KNOWN_TEXTS.remember(source, lexed)
+    if max_tokens is not None and lexed.token_count > max_tokens:
+        return None
+    return lexed
+
+
+class KnownTexts:
+    """Recently lexed texts, so that a document differing from one of them only inside its
+    literal tokens is lexed by comparing strings instead of running the lexer over it all.
+
+    The match is exact, not a pattern: the text outside the literals must be identical
+    character for character (so the lexer reaches each literal at the same position, in the
+    same state, having produced the same tokens), and each literal that differs must, lexed on
+    its own by graphql-core's lexer, be one token of the same kind spanning exactly the old
+    literal's characters. A string or block string ends at its closing quotes and a number at
+    the same following character as before (which ended a number there already), so in the whole
+    text it is that same token; neither literal may hold a line break, so every later token
+    keeps its line and column. The result is therefore the shape `_lex` would compute.
+    """
+
+    MAX_TEXT = 16 * 1024  # longer documents are lexed each time (they are not the hot ones)
+    PER_LENGTH = 4  # shapes remembered per text length (the same length is needed for a match)
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._by_length: OrderedDict[int, list[tuple[str, tuple[tuple[int, int, TokenKind], ...], Lexed]]] = (
+            OrderedDict())
+
+    def remember(self, source: str, lexed: Lexed) -> None:
+        if len(source) > self.MAX_TEXT:
+            return
+        spans = tuple((part[1], part[2], part[0]) for part in lexed.key if len(part) == 5)
+        known = self._by_length.setdefault(len(source), [])
+        self._by_length.move_to_end(len(source))
+        known.insert(0, (source, spans, lexed))
+        del known[self.PER_LENGTH:]
+        if len(self._by_length) > self.size:
+            self._by_length.popitem(last=False)
+
+    def match(self, source: str) -> Lexed | None:
+        known = self._by_length.get(len(source))
+        if not known:
+            return None
+        for text, spans, lexed in known:
+            literals = _literals_if_same_shape(source, text, spans, lexed.literals)
+            if literals is not None:
+                return Lexed(lexed.key, literals, lexed.token_count)
+        return None
+
+
+def _literals_if_same_shape(
+    source: str, text: str, spans: tuple[tuple[int, int, TokenKind], ...], old: tuple[tuple[TokenKind, str], ...]
+) -> tuple[tuple[TokenKind, str], ...] | None:
+    """The literal tokens of `source` if it has the shape of `text` (see KnownTexts), else None."""
+    previous = 0
+    for start, end, _ in spans:
+        if source[previous:start] != text[previous:start]:
+            return None
+        previous = end
+    if source[previous:] != text[previous:]:
+        return None
+    literals = []
+    for (start, end, kind), literal in zip(spans, old):
+        piece = source[start:end]
+        if piece == text[start:end]:
+            literals.append(literal)
+            continue
+        if _has_line_break(piece) or _has_line_break(text[start:end]):
+            return None
+        try:
+            token = Lexer(Source(piece)).advance()
+        except GraphQLSyntaxError:
+            return None
+        if token.kind is not kind or token.start != 0 or token.end != len(piece):
+            return None
+        literals.append((kind, token.value))
+    return tuple(literals)
+
+
+def _has_line_break(text: str) -> bool:
+    return "\n" in text or "\r" in text
+
+
+KNOWN_TEXTS = KnownTexts()
+
+
+def _lex(source: str, max_tokens: int | None) -> Lexed | None:
+    """The shape of `source` from graphql-core's lexer, or None if the lexer refuses it or it
+    has more than `max_tokens` tokens (lexing stops there)."""
     lexer = Lexer(Source(source))
     token = lexer.token
     key: list[Any] = []
@@ -196,6 +290,22 @@ class ShapeInfo:
     defaults: tuple
 
 
+def template_of(document: DocumentNode, lexed: Lexed) -> "_Template | None":
+    """The template that rebuilds `document` (which `lexed` is the shape of) with other
+    literal values, or None when its literals cannot be lined up with the tokens."""
+    located = _literal_nodes(document)
+    if located is None:
+        return None
+    nodes, in_defaults = located
+    if len(nodes) != len(lexed.literals):
+        return None
+    for node, (kind, value) in zip(nodes, lexed.literals):
+        block = kind is TokenKind.BLOCK_STRING
+        if node.value != value or getattr(node, "block", False) != block:
+            return None
+    return _Template(document, nodes, in_defaults)
+
+
 class ShapeParser:
     """An LRU of templates by shape; `parse` returns the document and, for a shape it knows,
     the `ShapeInfo` that lets validation skip walking it."""
@@ -211,7 +321,7 @@ class ShapeParser:
         template = self._templates.get(lexed.key, False)
         if template is False:
             document = parse(source, max_tokens=max_tokens)
-            template = self._template(document, lexed)
+            template = template_of(document, lexed)
             self._templates[lexed.key] = template
             if len(self._templates) > self.maxsize:
                 self._templates.popitem(last=False)
@@ -222,20 +332,6 @@ class ShapeParser:
         if template is None:  # a shape whose literals could not be lined up: always parsed
             return parse(source, max_tokens=max_tokens), None
         return template.instantiate(lexed.literals, lexed.token_count), self._info(template, lexed)
-
-    @staticmethod
-    def _template(document: DocumentNode, lexed: Lexed) -> _Template | None:
-        located = _literal_nodes(document)
-        if located is None:
-            return None
-        nodes, in_defaults = located
-        if len(nodes) != len(lexed.literals):
-            return None
-        for node, (kind, value) in zip(nodes, lexed.literals):
-            block = kind is TokenKind.BLOCK_STRING
-            if node.value != value or getattr(node, "block", False) != block:
-                return None
-        return _Template(document, nodes, in_defaults)
 
     @staticmethod
     def _info(template: _Template, lexed: Lexed) -> ShapeInfo:

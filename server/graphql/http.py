@@ -261,6 +261,14 @@ async def execute(
         principal=principal,
     )
     started = time.perf_counter()
+    reads = getattr(state, "compiled_reads", None)
+    lookup = reads.lookup(context, query, operation_name) if reads is not None and reads.schema is schema else None
+    if lookup is not None and lookup.plan:
+        compiled = await reads.answer(lookup, context, variables)
+        if compiled is not None:
+            if getattr(state, "metrics", None) is not None:
+                record_request(context.operation, time.perf_counter() - started, None)
+            return compiled, 200
     try:
         result = await schema.execute(
             query, variable_values=variables, context_value=context, operation_name=operation_name
@@ -280,6 +288,8 @@ async def execute(
             # Not the request's fault and nothing was applied: 503 lets load balancers and
             # the Prefect client (which retries 5xx with backoff) try again.
             status = 503
+    elif lookup is not None and lookup.plan is False and result.data is not None:
+        reads.learn(lookup, query, operation_name, context.operation)
     if getattr(state, "metrics", None) is not None:
         record_request(context.operation, time.perf_counter() - started, response.get("errors"))
     return response, status

@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLSyntaxError, Node, parse
 
-from headwater.server.graphql.document_shapes import ShapeParser, lex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headwater.server.graphql.document_shapes import KnownTexts, ShapeParser, _lex, lex
 from headwater.server.graphql.validation import DocumentValidationCache, LimitedParserCache
 
 CAPTURE = Path(__file__).resolve().parents[1] / "wire" / "prefect1-capture.jsonl"
@@ -147,6 +150,9 @@ async def test_answers_and_errors_match_the_general_path(gql, monkeypatch, bad_i
     query = '{ flow_run_by_pk(id: "%s") { id } flow_run(where: {id: {_eq: "%s"}}) { id } }'
     documents = [query % (uuid.uuid4(), uuid.uuid4()), query % (bad_id, uuid.uuid4()), query % (uuid.uuid4(), bad_id)]
 
+    # The parsers are compared, so every document goes through them (no compiled read plan).
+    monkeypatch.setattr(gql.http._transport.app.state, "compiled_reads", None)
+
     async def answers(parser):
         monkeypatch.setattr(LimitedParserCache, "shapes", parser)
         LimitedParserCache._by_text.clear()
@@ -179,3 +185,71 @@ def test_shape_keys_are_equal_exactly_when_document_keys_are():
     for shape_a, general_a in keyed:
         for shape_b, general_b in keyed:
             assert (shape_a == shape_b) == (general_a == general_b)
+
+
+# -- lexing by comparison with a known text (KnownTexts) --------------------------------------
+
+KNOWN = '{ a(x: "abcdef", n: 12, f: 1.5, b: """xy""", e: -7) { b } } # "c"\n{ d(y: "q\\u0041") }'
+
+
+def lexed_both_ways(source: str):
+    """(the shape lex gives with KNOWN just lexed, the shape of the lexer alone)."""
+    texts = KnownTexts()
+    assert texts.match(KNOWN) is None
+    texts.remember(KNOWN, _lex(KNOWN, None))
+    matched = texts.match(source)
+    return (matched if matched is not None else _lex(source, None)), _lex(source, None), matched is not None
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize("old,new,matched", [
+    ('"abcdef"', '"zyxwvu"', True),
+    ('"abcdef"', '"a\\nbcd"', True),  # an escape, not a line break
+    ('"abcdef"', '"a", "b"', False),  # two tokens now
+    ('"abcdef"', '"abc\\"  ', False),  # unterminated
+    ('"abcdef"', '"""ab"""', False),  # another kind
+    ('"abcdef"', '"ab\ud800def"', False),  # a character strings may not hold (a lone surrogate)
+    ("12", "-1", True), ("12", "1e", False), ("12", "1.", False), ("12", "0x", False), ("12", "01", False),
+    ("1.5", "2e3", True), ("1.5", "-15", False), ("1.5", "1_5", False),
+    ('"""xy"""', '"""x\n"""', False),  # a line break moves every later token's line
+    ('"""xy"""', '"""ab"""', True),
+    ('"q\\u0041"', '"q\\u0042"', True), ('"q\\u0041"', '"q\\uD800"', False),
+    ("-7", "-8", True), ("-7", "--", False),
+    ('# "c"', '# "d"', False),  # a comment is not a literal: its text is part of the shape
+])
+def test_a_text_differing_only_in_literals_is_lexed_by_comparison(old, new, matched):
+    assert len(old) == len(new)
+    source = KNOWN.replace(old, new, 1)
+    got, expected, by_comparison = lexed_both_ways(source)
+    assert got == expected
+    assert by_comparison is matched
+
+
+LITERAL_CHARACTERS = st.sampled_from(list('"\\abu0123456789.eE-+_ \n\r\t{}()#,:$@\u00e9\u0000\ud800'))
+
+
+@pytest.mark.pure
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_any_same_length_rewrite_of_the_literals_lexes_as_the_lexer_does(data):
+    spans = [(part[1], part[2]) for part in _lex(KNOWN, None).key if len(part) == 5]
+    source = list(KNOWN)
+    for start, end in data.draw(st.lists(st.sampled_from(spans), min_size=1, max_size=len(spans), unique=True)):
+        piece = data.draw(st.text(LITERAL_CHARACTERS, min_size=end - start, max_size=end - start))
+        source[start:end] = piece
+    got, expected, _ = lexed_both_ways("".join(source))
+    assert got == expected
+
+
+@pytest.mark.pure
+def test_known_texts_are_bounded_and_the_token_limit_still_applies():
+    texts = KnownTexts(size=2)
+    for source in ("{ a }", "{ ab }", "{ abc }"):
+        texts.remember(source, _lex(source, None))
+    assert len(texts._by_length) == 2 and texts.match("{ b }") is None
+    big = "{ a(x: %s) }" % ("1" * (KnownTexts.MAX_TEXT + 1))
+    texts.remember(big, _lex(big, None))
+    assert texts.match(big) is None, "long texts are not kept"
+    source = '{ a(x: "1", y: "2") }'
+    assert lex(source, None).token_count == 11
+    assert lex(source, 11) is not None and lex(source, 10) is None  # also when known

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator, Sequence
 
-from graphql import GraphQLResolveInfo
+from graphql import FieldNode, GraphQLResolveInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from headwater.server.db.models import Relationship
@@ -30,36 +30,45 @@ Row = dict[str, Any]
 
 async def resolve_root(info: GraphQLResolveInfo) -> Any:
     """Resolves `t`, `t_by_pk` or `t_aggregate`: reads the whole selection (so that bad input
-    fails before a connection is taken), then loads it through one session."""
-    kind, table_name = ROOT_FIELDS[info.field_name]
-    table, nodes = CATALOG[table_name], info.field_nodes
-    reader = SelectionReader(info)
-    arguments = reader.arguments(info.parent_type.name, nodes[0])
-    function = SOURCES.get(info.field_name.removesuffix("_aggregate"))
+    fails before a connection is taken), then loads it through one connection."""
+    load = plan_root(SelectionReader.of(info), info.parent_type.name, info.field_name, info.field_nodes)
+    return await run_root(info.context, load)
+
+
+Load = Callable[["Loader"], Awaitable[Any]]
+
+
+def plan_root(reader: SelectionReader, parent_type: str, field_name: str, nodes: Sequence[FieldNode]) -> Load:
+    """What a root read field loads, its arguments and selection read and checked (an error
+    here is the client's: nothing has touched the database yet)."""
+    kind, table_name = ROOT_FIELDS[field_name]
+    table = CATALOG[table_name]
+    arguments = reader.arguments(parent_type, nodes[0])
+    function = SOURCES.get(field_name.removesuffix("_aggregate"))
     if function is not None:
         # A function's rows are a subquery computed from its `args`, read like a table.
         source, default_order = function
         table = replace(table, table=source(arguments.get("args")))
         if not arguments.get("order_by"):
             arguments["order_by"] = default_order
-    load: Callable[[Loader], Awaitable[Any]]
     if kind == "by_pk":
         shape = reader.row_shape(table, nodes)
-        load = lambda loader: loader.by_pk(shape, arguments["id"])  # noqa: E731
-    elif kind == "list":
-        args = reader.list_args(arguments)
-        reader.check_args(table, args)
+        return lambda loader: loader.by_pk(shape, arguments["id"])
+    args = reader.list_args(arguments)
+    reader.check_args(table, args)
+    if kind == "list":
         plan = ListPlan(args, reader.row_shape(table, nodes))
-        load = lambda loader: loader.rows(plan)  # noqa: E731
-    else:
-        args = reader.list_args(arguments)
-        reader.check_args(table, args)
-        aggregate = reader.aggregate_plan(table, args, nodes)
-        load = lambda loader: loader.aggregate(aggregate)  # noqa: E731
+        return lambda loader: loader.rows(plan)
+    aggregate = reader.aggregate_plan(table, args, nodes)
+    return lambda loader: loader.aggregate(aggregate)
+
+
+async def run_root(context: Any, load: Load) -> Any:
+    """Runs a planned root read on a connection of the request's `context`."""
     # Reads only: outside a transaction (no BEGIN/ROLLBACK round trips; under READ COMMITTED a
     # transaction gave the statements no common snapshot anyway).
-    async with info.context.autocommit() as connection:
-        return await load(Loader(connection, info.context.settings.max_page_size))
+    async with context.autocommit() as connection:
+        return await load(Loader(connection, context.settings.max_page_size))
 
 
 def _columns(shape: RowShape) -> list[str]:

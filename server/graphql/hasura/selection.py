@@ -84,13 +84,27 @@ def _in_order_of(value: Any, raw: Any) -> Any:
 class SelectionReader:
     """Turns the AST under a root field into plans, resolving fragments, directives and variables."""
 
-    def __init__(self, info: GraphQLResolveInfo):
-        self.schema = info.schema
-        self.fragments = info.fragments
-        self.variables = _variable_values(info.variable_values)
+    def __init__(
+        self,
+        schema: Any,
+        fragments: dict[str, Any],
+        variables: Any,
+        raw_variables: Any = None,
+        principal: Any = None,
+    ):
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = _variable_values(variables)
         # The request's variables as the client sent them (JSON key order kept), when known.
-        self.raw_variables = getattr(info.context, "raw_variables", None) or {}
-        self.principal = getattr(info.context, "principal", None)
+        self.raw_variables = raw_variables or {}
+        self.principal = principal
+
+    @classmethod
+    def of(cls, info: GraphQLResolveInfo) -> "SelectionReader":
+        """The reader for a resolver's `info` (its schema, fragments, variables and caller)."""
+        context = info.context
+        return cls(info.schema, info.fragments, info.variable_values,
+                   getattr(context, "raw_variables", None), getattr(context, "principal", None))
 
     # -- admin-only columns ------------------------------------------------------------------
 

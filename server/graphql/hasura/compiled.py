@@ -1,0 +1,305 @@
+"""Compiled read plans: a read document of a known shape answered without graphql-core's executor.
+
+The flow runner's `flow_run_by_pk`, the task runner's lookups and the UI's polls are reads of
+the Hasura-style tables whose answer is the loader's nested dicts, serialized. Executing them
+through graphql-core and Strawberry (field by field: resolver wrappers, argument conversion,
+completion, extension hooks) cost more server CPU than planning and running their SQL.
+
+A plan is made for a document *shape* (headwater.server.graphql.document_shapes: the token
+stream with literal values left out) once a document of that shape has been answered by the
+general path without an error, for the same caller role. That answer proved what depends on
+the shape alone: the document parses, validates, stays within the cost limits and selects
+nothing the role may not read. A later document of the shape is then answered by:
+- its AST, rebuilt from the template with its own literal values, and its variables coerced by
+  graphql-core's own `get_variable_values`;
+- the same planning code the resolvers run (`loader.plan_root`: arguments coerced by
+  graphql-core, column checks for the caller's role) and the same loader, statements and
+  connection handling;
+- a result builder made once from the selection and the schema's types: each column through
+  its GraphQL type's output coercion, each relationship picked as the resolvers pick it.
+
+Only documents the builder can answer exactly as the executor would are compiled: one query
+operation, no fragments, no directives, no repeated response key, every root field a table
+read (or `__typename`), every field a column, a relationship or `__typename` with no
+resolver, permission or extension of its own. Anything unusual at run time (an invalid literal
+or variable, a database error, a null where the type says non-null, a value of an unexpected
+kind) falls back to the general path, which gives the exact answer and error: a read changes
+nothing, so running it again is safe. tests/graphql/test_compiled_reads.py compares both paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    parse,
+)
+from graphql.execution.values import get_variable_values
+from strawberry.types.field import StrawberryField
+
+from headwater.server.graphql.document_shapes import Lexed, _Template, lex, template_of
+from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
+from headwater.server.graphql.hasura.fields import ResultField, RootField
+from headwater.server.graphql.hasura.loader import plan_root, run_root
+from headwater.server.graphql.hasura.plan import result_key
+from headwater.server.graphql.hasura.selection import SelectionReader
+
+logger = logging.getLogger("headwater.compiled_reads")
+
+# Shapes kept per process (plans and "not compilable" verdicts); the least recently used goes.
+MAX_PLANS = 256
+
+
+class Fallback(Exception):
+    """This request's answer is the general path's to give."""
+
+
+class NotCompilable(Exception):
+    """The document uses something the builder does not reproduce."""
+
+
+Build = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class CompiledRead:
+    template: _Template
+    operation_index: int  # where the operation is among the document's definitions
+    roots: tuple[tuple[str, str, Build], ...]  # (response key, root field or "__typename", build)
+    label: tuple[str, str] | None  # the /metrics operation label of the shape
+
+    async def answer(self, reads: "CompiledReads", context: Any, lexed: Lexed,
+                     variables: dict[str, Any] | None) -> dict[str, Any]:
+        document = self.template.instantiate(lexed.literals, lexed.token_count)
+        operation: OperationDefinitionNode = document.definitions[self.operation_index]  # type: ignore[assignment]
+        coerced: Any = {}
+        if operation.variable_definitions:
+            values = get_variable_values(reads.graphql_schema, operation.variable_definitions, variables or {})
+            if isinstance(values, list):
+                raise Fallback  # the general path words the variables' errors
+            coerced = values.coerced
+        reader = SelectionReader(reads.graphql_schema, {}, coerced, context.raw_variables, context.principal)
+        query_type = reads.graphql_schema.query_type.name
+        nodes = {node.alias.value if node.alias else node.name.value: node
+                 for node in operation.selection_set.selections}  # type: ignore[union-attr]
+        # Every field is planned (its input checked) before any of them touches the database.
+        loads = [(key, name, build, None if name == "__typename" else plan_root(reader, query_type, name, [nodes[key]]))
+                 for key, name, build in self.roots]
+        data: dict[str, Any] = {}
+        for key, name, build, load in loads:
+            data[key] = query_type if load is None else build(await run_root(context, load))
+        return data
+
+
+@dataclass(frozen=True)
+class Lookup:
+    key: tuple  # (shape, operation name, caller role)
+    lexed: Lexed
+    plan: CompiledRead | None | bool  # False: not seen yet; None: not compilable
+
+
+class CompiledReads:
+    """Per app: shape -> plan. `lookup` finds a document's plan, `answer` answers from it (or
+    says to use the general path), `learn` makes one after the general path answered a
+    document of a new shape without an error."""
+
+    def __init__(self, schema: Any, max_tokens: int | None, size: int = MAX_PLANS):
+        self.schema = schema  # the Strawberry schema
+        self.graphql_schema = schema._schema
+        self.max_tokens = max_tokens
+        self.size = size
+        self.hits = 0
+        self.fallbacks = 0
+        self._plans: OrderedDict[tuple, CompiledRead | None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def lookup(self, context: Any, query: str, operation_name: str | None) -> Lookup | None:
+        """What is known of the shape of `query` for this caller; None for a document that is
+        never compiled (a mutation, or one the lexer refuses: the general path words why)."""
+        if query.lstrip()[:8] == "mutation":
+            return None  # only ever sends a document to the general path, so a prefix test is safe
+        lexed = lex(query, self.max_tokens)
+        if lexed is None:
+            return None
+        principal = context.principal
+        key = (lexed.key, operation_name, None if principal is None else principal.role)
+        plan = self._plans.get(key, False)
+        if plan is not False:
+            self._plans.move_to_end(key)
+        return Lookup(key, lexed, plan)
+
+    async def answer(self, lookup: Lookup, context: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The `{data}` body from the shape's plan, or None when the general path must answer."""
+        plan = lookup.plan
+        if not plan:
+            return None
+        try:
+            data = await plan.answer(self, context, lookup.lexed, variables)
+        except Exception as error:  # noqa: BLE001 - any doubt: the general path answers, exactly
+            self.fallbacks += 1
+            logger.debug("compiled read plan gave way to the executor: %r", error)
+            return None
+        self.hits += 1
+        context.operation = plan.label
+        return {"data": data}
+
+    def learn(self, lookup: Lookup, query: str, operation_name: str | None, label: tuple[str, str] | None) -> None:
+        """Compiles the shape of `query`, just answered by the general path without an error."""
+        if lookup.plan is not False:
+            return  # known already
+        try:
+            plan: CompiledRead | None = self._compile(parse(query), lookup.lexed, operation_name, label)
+        except NotCompilable:
+            plan = None
+        self._plans[lookup.key] = plan
+        if len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+
+    def _compile(self, document: DocumentNode, lexed: Lexed, operation_name: str | None,
+                 label: tuple[str, str] | None) -> CompiledRead:
+        definitions = document.definitions
+        if len(definitions) != 1 or not isinstance(definitions[0], OperationDefinitionNode):
+            raise NotCompilable("one operation and no fragments")
+        operation = definitions[0]
+        if operation.operation is not OperationType.QUERY or operation.directives:
+            raise NotCompilable("a query without directives")
+        if operation_name is not None and (operation.name is None or operation.name.value != operation_name):
+            raise NotCompilable("the operation named")
+        for definition in operation.variable_definitions or ():
+            if definition.default_value is not None or definition.directives:
+                raise NotCompilable("variables without defaults or directives")
+        template = template_of(document, lexed)
+        if template is None:
+            raise NotCompilable("literals that line up with the tokens")
+        query_type = self.graphql_schema.query_type
+        roots: list[tuple[str, str, Build]] = []
+        for node in _fields(operation.selection_set, set()):
+            name = node.name.value
+            key = node.alias.value if node.alias else name
+            if name == "__typename":
+                roots.append((key, name, _no_build))
+                continue
+            if name not in ROOT_FIELDS or not isinstance(self._field(query_type.name, name), RootField):
+                raise NotCompilable(f"`{name}` is not a table read")
+            roots.append((key, name, self._completer(query_type.fields[name].type, node)))
+        return CompiledRead(template, 0, tuple(roots), label)
+
+    def _field(self, type_name: str, name: str) -> StrawberryField | None:
+        definition = self.schema.get_type_by_name(type_name)
+        for field in getattr(definition, "fields", ()):
+            if (field.graphql_name or field.python_name) == name:
+                return field
+        return None
+
+    def _completer(self, type_: Any, node: FieldNode) -> Build:
+        """Completes one field's resolved value as graphql-core would, or raises Fallback."""
+        if isinstance(type_, GraphQLNonNull):
+            inner = self._completer(type_.of_type, node)
+
+            def non_null(value: Any) -> Any:
+                completed = inner(value)
+                if completed is None:
+                    raise Fallback  # the executor answers this with an error
+                return completed
+            return non_null
+        if isinstance(type_, GraphQLList):
+            item = self._completer(type_.of_type, node)
+
+            def items(value: Any) -> Any:
+                if value is None:
+                    return None
+                if not isinstance(value, list):
+                    raise Fallback
+                return [item(one) for one in value]
+            return items
+        if isinstance(type_, (GraphQLScalarType, GraphQLEnumType)):
+            if node.selection_set is not None:
+                raise NotCompilable("a leaf without a selection")
+            coerce = type_.coerce_output_value
+
+            def leaf(value: Any) -> Any:
+                if value is None:
+                    return None
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise Fallback
+                return coerced
+            return leaf
+        if isinstance(type_, GraphQLObjectType) and node.selection_set is not None:
+            build = self._object(type_, node.selection_set)
+
+            def nullable_object(value: Any) -> Any:
+                return None if value is None else build(value)
+            return nullable_object
+        raise NotCompilable(f"a field of type {type_}")
+
+    def _object(self, type_: GraphQLObjectType, selection_set: SelectionSetNode) -> Build:
+        if type_.is_type_of is not None:
+            raise NotCompilable("an object type with its own type check")
+        entries: list[tuple[str, Callable[[dict], Any], Build]] = []
+        for node in _fields(selection_set, set()):
+            name = node.name.value
+            key = node.alias.value if node.alias else name
+            if name == "__typename":
+                entries.append((key, lambda row, name=type_.name: name, _no_build))
+                continue
+            field = self._field(type_.name, name)
+            if field is None or name not in type_.fields or field.permission_classes or field.extensions:
+                raise NotCompilable(f"`{type_.name}.{name}`")
+            if isinstance(field, ResultField):
+                get = _result_getter(result_key(key))
+            elif type(field) is StrawberryField and field.base_resolver is None:
+                get = _column_getter(field.python_name)
+            else:
+                raise NotCompilable(f"`{type_.name}.{name}` has a resolver")
+            entries.append((key, get, self._completer(type_.fields[name].type, node)))
+
+        def build(row: Any) -> dict[str, Any]:
+            if not isinstance(row, dict):
+                raise Fallback
+            return {key: complete(get(row)) for key, get, complete in entries}
+        return build
+
+
+def _no_build(value: Any) -> Any:
+    return value
+
+
+def _result_getter(key: str) -> Callable[[dict], Any]:
+    return lambda row: row[key]  # a KeyError falls back, as the resolver's would be an error
+
+
+def _column_getter(name: str) -> Callable[[dict], Any]:
+    return lambda row: row.get(name)  # the schema's default resolver reads dicts so
+
+
+def _fields(selection_set: SelectionSetNode, seen: set[str]) -> list[FieldNode]:
+    """The fields of a selection set with neither fragments, directives nor repeated keys."""
+    fields = []
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            raise NotCompilable("fields without fragments or directives")
+        key = selection.alias.value if selection.alias else selection.name.value
+        if key in seen:
+            raise NotCompilable("one field per response key")
+        if selection.name.value.startswith("__") and selection.name.value != "__typename":
+            raise NotCompilable("no introspection")
+        seen.add(key)
+        fields.append(selection)
+    return fields

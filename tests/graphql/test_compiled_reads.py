@@ -1,0 +1,233 @@
+"""Compiled read plans (headwater.server.graphql.hasura.compiled) answer exactly as the general
+path: the same JSON, key order included, and the same errors, which come from the general
+path itself after a fallback. Each document is answered with the compiled plans off, then on:
+the first request of a shape is answered by the executor and compiles it, the next ones come
+from the plan."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from bench import documents
+from headwater.server.app import create_app
+from headwater.server.db.engine import create_sessionmaker, transaction
+from headwater.server.domain import api_keys
+from headwater.server.graphql.hasura.compiled import CompiledReads
+from headwater.server.graphql.schema import schema
+from tests import factories as f
+from tests.conftest import GraphQL
+
+
+@asynccontextmanager
+async def client(settings, key: str | None = None, **changes):
+    application = create_app(settings.replace(**changes))
+    async with application.router.lifespan_context(application):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
+                                     base_url="http://headwater.test", headers=headers) as http:
+            gql = GraphQL(http)
+            gql.reads = application.state.compiled_reads
+            yield gql
+
+
+def text(answer: dict) -> str:
+    """The answer as the client receives it: key order matters."""
+    return json.dumps(answer)
+
+
+async def general(gql: GraphQL, document: str, variables=None) -> dict:
+    reads = gql.reads
+    gql.http._transport.app.state.compiled_reads = None
+    try:
+        return await gql.raw(document, variables)
+    finally:
+        gql.http._transport.app.state.compiled_reads = reads
+
+
+async def assert_compiled_like_general(gql: GraphQL, document: str, variables=None, compiled: bool = True) -> dict:
+    """The general path's answer; the compiled path (after one learning request) gives the same,
+    from its plan when `compiled`."""
+    expected = await general(gql, document, variables)
+    assert text(await gql.raw(document, variables)) == text(expected), "the learning request"
+    hits = gql.reads.hits
+    assert text(await gql.raw(document, variables)) == text(expected), "from the plan"
+    assert (gql.reads.hits == hits + 1) is compiled, (document, gql.reads.hits, hits)
+    return expected
+
+
+@pytest.fixture
+async def gql_reads(settings):
+    async with client(settings) as gql:
+        yield gql
+
+
+@pytest.fixture
+async def world(gql_reads, tenant_id):
+    gql = gql_reads
+    project = (await gql.mutate("create_project", {"tenant_id": tenant_id, "name": "compiled"}))["id"]
+    tasks = [f.task("extract-1"), f.task("transform-1"), f.task("load-1")]
+    flow = f.flow("compiled", tasks=tasks, edges=[f.edge("extract-1", "transform-1"), f.edge("transform-1", "load-1")],
+                  parameters=[f.parameter("x", default=3)])
+    flow_id = (await gql.mutate("create_flow", {"project_id": project, "serialized_flow": flow}))["id"]
+    runs = [(await gql.mutate("create_flow_run", {"flow_id": flow_id, "flow_run_name": f"run-{i}",
+                                                  "parameters": {"x": i}}))["id"] for i in range(3)]
+    return {"flow_id": flow_id, "runs": runs, "project": project}
+
+
+async def test_the_flow_runners_read_comes_from_its_plan_for_every_run(gql_reads, world):
+    gql = gql_reads
+    for run_id in world["runs"]:
+        document = json.loads(documents.flow_run_info(run_id))["query"]
+        answer = await assert_compiled_like_general(gql, document)
+        assert answer["data"]["flow_run_by_pk"]["id"] == run_id
+        assert len(answer["data"]["flow_run_by_pk"]["task_runs"]) == 4  # three tasks and the parameter
+    assert gql.reads.fallbacks == 0
+    assert len(gql.reads) == 1, "one shape, one plan, whatever the id"
+
+
+COMPILED = [
+    # aliases, __typename at every level, nested objects, a list with every argument kind
+    ('{ __typename runs: flow_run(order_by: {name: desc}, limit: 2, offset: 0, where: {name: {_like: "run-%"}}) '
+     '{ __typename id name state parameters scheduled_start_time created labels '
+     'flow { name version project { name } } states(order_by: {timestamp: asc}) { state timestamp } } }'),
+    # aggregates beside nodes, on the root and through a relationship
+    ('{ flow_run_aggregate(where: {state: {_eq: "Scheduled"}}, order_by: {name: asc}) { aggregate { count max { name } min { version } } '
+     'nodes { name } } flow { name flow_runs_aggregate { aggregate { count } } '
+     'tasks(order_by: {slug: asc}) { slug max_retries } } }'),
+    # null object relationships and null columns
+    ('{ flow_run(order_by: {name: asc}) { name agent { id } deployment { id } start_time end_time state_message } }'),
+    # distinct_on, _in, _or, _not, _is_null
+    ('{ task(distinct_on: slug, order_by: {slug: asc}, where: {_or: [{slug: {_in: ["load-1", "extract-1"]}}, '
+     '{_not: {slug: {_is_null: false}}}]}) { slug } }'),
+]
+
+
+@pytest.mark.parametrize("document", COMPILED)
+async def test_documents_are_answered_the_same_from_their_plan(gql_reads, world, document):
+    answer = await assert_compiled_like_general(gql_reads, document)
+    assert answer["data"] and "errors" not in answer
+
+
+async def test_variables_are_coerced_as_the_executor_does(gql_reads, world):
+    document = ("query($id: uuid!, $names: [String!], $n: Int) { flow_run_by_pk(id: $id) { name } "
+                "flow_run(where: {name: {_in: $names}}, limit: $n, order_by: {name: asc}) { name } }")
+    good = {"id": world["runs"][1], "names": ["run-0", "run-2"], "n": 1}
+    answer = await assert_compiled_like_general(gql_reads, document, good)
+    assert answer["data"] == {"flow_run_by_pk": {"name": "run-1"}, "flow_run": [{"name": "run-0"}]}
+    for bad in ({"id": "not-a-uuid", "names": [], "n": 1}, {"id": world["runs"][0], "names": "run-0", "n": "one"},
+                {"names": ["run-0"]}):
+        fallbacks = gql_reads.reads.fallbacks
+        expected = await general(gql_reads, document, bad)
+        assert expected.get("errors"), expected
+        assert text(await gql_reads.raw(document, bad)) == text(expected)
+        assert gql_reads.reads.fallbacks == fallbacks + 1, "the plan gave way to the general path"
+    # a value coerced from a single item into a list
+    single = {"id": world["runs"][0], "names": "run-2", "n": 5}
+    assert text(await gql_reads.raw(document, single)) == text(await general(gql_reads, document, single))
+
+
+@pytest.mark.parametrize("literal,error", [
+    ('"not-a-uuid"', True),
+    ('"00000000-0000-0000-0000-00000000000"', True),
+    ('"a\\u0000b"', True),
+    ('"%s"' % uuid.uuid4(), False),
+])
+async def test_a_bad_literal_in_a_known_shape_gets_the_general_paths_error(gql_reads, world, literal, error):
+    template = '{ flow_run_by_pk(id: %s) { id name } }'
+    run_literal = '"%s"' % world["runs"][0]
+    await assert_compiled_like_general(gql_reads, template % run_literal)  # the shape is known
+    answer = await general(gql_reads, template % literal)
+    assert bool(answer.get("errors")) is error
+    assert text(await gql_reads.raw(template % literal)) == text(answer)
+
+
+async def test_limits_checked_per_request_fall_back(gql_reads, world):
+    template = "{ flow_run(limit: %s, order_by: {name: asc}) { name } }"
+    await assert_compiled_like_general(gql_reads, template % "1")
+    refused = await general(gql_reads, template % "-1")
+    assert refused["errors"]
+    assert text(await gql_reads.raw(template % "-1")) == text(refused)
+    huge = template % "99999999999"  # not an Int
+    assert text(await gql_reads.raw(huge)) == text(await general(gql_reads, huge))
+
+
+NOT_COMPILED = [
+    "{ hello }",
+    "query { flow_run { ...names } } fragment names on flow_run { name }",
+    "query($on: Boolean!) { flow_run { name @include(if: $on) } }",
+    '{ flow_run(order_by: {name: asc}) { name } flow_run(order_by: {name: asc}) { name } }',
+    "{ __schema { queryType { name } } }",
+    "query($n: Int = 1) { flow_run(limit: $n) { name } }",
+    '{ utility_downstream_tasks(args: {task_ids: "{}", depth_limit: 1}) { depth } }',
+]
+
+
+@pytest.mark.parametrize("document", NOT_COMPILED)
+async def test_documents_the_builder_does_not_reproduce_stay_on_the_executor(gql_reads, world, document):
+    variables = {"on": True} if "$on" in document else None
+    expected = await general(gql_reads, document, variables)
+    for _ in range(2):
+        assert text(await gql_reads.raw(document, variables)) == text(expected)
+    assert gql_reads.reads.hits == 0
+
+
+async def test_mutations_are_never_looked_up(gql_reads, world):
+    reads = gql_reads.reads
+    before = len(reads)
+    for _ in range(2):
+        await gql_reads.mutate("update_flow_run_heartbeat", {"flow_run_id": world["runs"][0]}, "success")
+    assert len(reads) == before and reads.hits == 0
+
+
+async def test_plans_are_per_role(settings, engine, tenant_id, world):
+    sessions = create_sessionmaker(engine)
+    keys = {}
+    for role in ("read", "admin"):
+        async with transaction(sessions) as session:
+            keys[role] = (await api_keys.create_key(session, f"{role}-compiled", role))[1]
+    document = "query($id: uuid!) { cloud_hook_by_pk(id: $id) { id config } }"
+    async with client(settings, keys["admin"], api_key_cache_seconds=0) as admin:
+        hook = await admin.mutate("create_cloud_hook", {"tenant_id": tenant_id, "type": "WEBHOOK", "states": ["FAILED"],
+                                                        "config": {"url": "http://127.0.0.1:1/hook"}})
+        answer = await assert_compiled_like_general(admin, document, {"id": hook["id"]})
+        assert answer["data"]["cloud_hook_by_pk"]["config"] == {"url": "http://127.0.0.1:1/hook"}
+        # the same app, another caller: a read key is refused the admin-only column
+        reader = GraphQL(admin.http)
+        reader.reads = admin.reads
+        refused = await reader.raw(document, {"id": hook["id"]}, Authorization=f"Bearer {keys['read']}")
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_setting_turns_plans_off(settings, world):
+    async with client(settings, compiled_reads=False) as gql:
+        assert gql.reads is None
+        document = json.loads(documents.flow_run_info(world["runs"][0]))["query"]
+        assert (await gql.raw(document))["data"]["flow_run_by_pk"]["id"] == world["runs"][0]
+
+
+async def test_the_metrics_label_is_the_general_paths(settings, world):
+    def count(metrics: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                   if line.startswith("headwater_graphql_request_duration_seconds_count")
+                   and 'operation="flow_run_by_pk"' in line)
+
+    async with client(settings, metrics_enabled=True) as gql:
+        document = json.loads(documents.flow_run_info(world["runs"][0]))["query"]
+        before = count((await gql.http.get("/metrics")).text)
+        await assert_compiled_like_general(gql, document)  # three requests, the last from the plan
+        assert count((await gql.http.get("/metrics")).text) == before + 3
+
+
+@pytest.mark.pure
+def test_plans_are_bounded():
+    reads = CompiledReads(schema, max_tokens=10_000, size=2)
+    for i in range(4):
+        document = "{ flow_run(limit: 1) { id %s } }" % ("name " * i)
+        lookup = reads.lookup(type("C", (), {"principal": None})(), document, None)
+        reads.learn(lookup, document, None, None)
+    assert len(reads) == 2
