@@ -25,7 +25,7 @@ from headwater.server.db import migrate
 from headwater.server.db.engine import create_engine, create_sessionmaker, transaction
 from headwater.server.domain.tenants import ensure_default_tenant
 from headwater.server.health import DatabaseProbe
-from headwater.server.graphql.hasura.compiled import CompiledReads
+from headwater.server.graphql.compiled import CompiledPlans
 from headwater.server.graphql.http import GraphQLEndpoint
 from headwater.server.graphql.schema import schema
 from headwater.server.http_guard import HttpGuard, parse_cors_origins
@@ -55,8 +55,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.engine = engine
         app.state.sessions = create_sessionmaker(engine)
         app.state.settings = settings
-        app.state.compiled_reads = (
-            CompiledReads(schema, settings.max_query_tokens) if settings.compiled_reads else None
+        app.state.compiled_plans = (
+            CompiledPlans(schema, settings.max_query_tokens) if settings.compiled_plans else None
         )
         if settings.migrate_on_start:
             await migrate.upgrade(engine)

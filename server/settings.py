@@ -201,7 +201,7 @@ class Settings:
         1_000_000, help="largest serialized state or artifact, and largest run (or group default) parameters, "
         "context or run config (Prefect Server's limit)",
     )
-    compiled_reads: bool = setting(
+    compiled_plans: bool = setting(
         True, help="answer read documents of a shape already answered once from a compiled plan, without "
         "the GraphQL executor (same answers; off: every document through the executor)",
     )

@@ -261,7 +261,7 @@ async def execute(
         principal=principal,
     )
     started = time.perf_counter()
-    reads = getattr(state, "compiled_reads", None)
+    reads = getattr(state, "compiled_plans", None)
     lookup = reads.lookup(context, query, operation_name) if reads is not None and reads.schema is schema else None
     if lookup is not None and lookup.plan:
         compiled = await reads.answer(lookup, context, variables)

@@ -151,7 +151,7 @@ async def test_answers_and_errors_match_the_general_path(gql, monkeypatch, bad_i
     documents = [query % (uuid.uuid4(), uuid.uuid4()), query % (bad_id, uuid.uuid4()), query % (uuid.uuid4(), bad_id)]
 
     # The parsers are compared, so every document goes through them (no compiled read plan).
-    monkeypatch.setattr(gql.http._transport.app.state, "compiled_reads", None)
+    monkeypatch.setattr(gql.http._transport.app.state, "compiled_plans", None)
 
     async def answers(parser):
         monkeypatch.setattr(LimitedParserCache, "shapes", parser)

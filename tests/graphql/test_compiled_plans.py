@@ -1,4 +1,4 @@
-"""Compiled read plans (headwater.server.graphql.hasura.compiled) answer exactly as the general
+"""Compiled read plans (headwater.server.graphql.compiled) answer exactly as the general
 path: the same JSON, key order included, and the same errors, which come from the general
 path itself after a fallback. Each document is answered with the compiled plans off, then on:
 the first request of a shape is answered by the executor and compiles it, the next ones come
@@ -12,12 +12,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from sqlalchemy import text as sa_text
 
 from bench import documents
 from headwater.server.app import create_app
 from headwater.server.db.engine import create_sessionmaker, transaction
 from headwater.server.domain import api_keys
-from headwater.server.graphql.hasura.compiled import CompiledReads
+from headwater.server.graphql.compiled import MAX_PLAN_TOKENS, CompiledPlans
 from headwater.server.graphql.schema import schema
 from tests import factories as f
 from tests.conftest import GraphQL
@@ -31,7 +32,7 @@ async def client(settings, key: str | None = None, **changes):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
                                      base_url="http://headwater.test", headers=headers) as http:
             gql = GraphQL(http)
-            gql.reads = application.state.compiled_reads
+            gql.reads = application.state.compiled_plans
             yield gql
 
 
@@ -42,11 +43,11 @@ def text(answer: dict) -> str:
 
 async def general(gql: GraphQL, document: str, variables=None) -> dict:
     reads = gql.reads
-    gql.http._transport.app.state.compiled_reads = None
+    gql.http._transport.app.state.compiled_plans = None
     try:
         return await gql.raw(document, variables)
     finally:
-        gql.http._transport.app.state.compiled_reads = reads
+        gql.http._transport.app.state.compiled_plans = reads
 
 
 async def assert_compiled_like_general(gql: GraphQL, document: str, variables=None, compiled: bool = True) -> dict:
@@ -76,7 +77,7 @@ async def world(gql_reads, tenant_id):
     flow_id = (await gql.mutate("create_flow", {"project_id": project, "serialized_flow": flow}))["id"]
     runs = [(await gql.mutate("create_flow_run", {"flow_id": flow_id, "flow_run_name": f"run-{i}",
                                                   "parameters": {"x": i}}))["id"] for i in range(3)]
-    return {"flow_id": flow_id, "runs": runs, "project": project}
+    return {"flow_id": flow_id, "runs": runs, "project": project, "tenant_id": tenant_id}
 
 
 async def test_the_flow_runners_read_comes_from_its_plan_for_every_run(gql_reads, world):
@@ -87,7 +88,7 @@ async def test_the_flow_runners_read_comes_from_its_plan_for_every_run(gql_reads
         assert answer["data"]["flow_run_by_pk"]["id"] == run_id
         assert len(answer["data"]["flow_run_by_pk"]["task_runs"]) == 4  # three tasks and the parameter
     assert gql.reads.fallbacks == 0
-    assert len(gql.reads) == 1, "one shape, one plan, whatever the id"
+    assert gql.reads.compiled == 1, "one shape, one plan, whatever the id"
 
 
 COMPILED = [
@@ -176,12 +177,57 @@ async def test_documents_the_builder_does_not_reproduce_stay_on_the_executor(gql
     assert gql_reads.reads.hits == 0
 
 
-async def test_mutations_are_never_looked_up(gql_reads, world):
+HEARTBEATS = [
+    'mutation { update_flow_run_heartbeat(input: { flow_run_id: "%s" }) { success } }',
+    'mutation { __typename a: update_task_run_heartbeat(input: { task_run_id: "%s" }) { error success __typename } }',
+]
+
+
+@pytest.mark.parametrize("template", HEARTBEATS)
+async def test_heartbeats_come_from_their_plan_and_are_recorded(gql_reads, world, db, template):
+    table = "flow_run" if "flow_run_id" in template else "task_run"
+    if table == "flow_run":
+        target = world["runs"][0]
+    else:
+        target = (await gql_reads(
+            "query($id: uuid!) { task_run(where: {flow_run_id: {_eq: $id}}, limit: 1) { id } }",
+            {"id": world["runs"][0]}))["task_run"][0]["id"]
+    answer = await assert_compiled_like_general(gql_reads, template % target)
+    assert "errors" not in answer
+    before = await db.scalar(sa_text(f"SELECT heartbeat FROM {table} WHERE id = :id"), {"id": target})
+    await db.commit()
+    assert text(await gql_reads.raw(template % target)) == text(answer)
+    after = await db.scalar(sa_text(f"SELECT heartbeat FROM {table} WHERE id = :id"), {"id": target})
+    assert after > before, "the plan ran the heartbeat"
+    # an unknown run (success false); malformed ids of the known shape's length, and others
+    for other in (str(uuid.uuid4()), "z" * 36, "00000000-0000-0000-0000-00000000000g", "not-a-uuid", ""):
+        expected = await general(gql_reads, template % other)
+        assert text(await gql_reads.raw(template % other)) == text(expected)
+    assert gql_reads.reads.fallbacks == 2, "the malformed ids of the shape gave way to the general path"
+
+
+async def test_a_heartbeat_with_variables_comes_from_its_plan(gql_reads, world):
+    document = "mutation($input: update_flow_run_heartbeat_input!) { update_flow_run_heartbeat(input: $input) { success } }"
+    for run_id in world["runs"]:
+        answer = await assert_compiled_like_general(gql_reads, document, {"input": {"flow_run_id": run_id}})
+        assert answer == {"data": {"update_flow_run_heartbeat": {"success": True}}}
+    for bad in ({"input": {"flow_run_id": "nope"}}, {"input": {}}, {}):
+        expected = await general(gql_reads, document, bad)
+        assert expected["errors"]
+        assert text(await gql_reads.raw(document, bad)) == text(expected)
+
+
+async def test_other_mutations_stay_on_the_executor_and_run_once(gql_reads, world, db):
     reads = gql_reads.reads
-    before = len(reads)
+    for name in ("twice-a", "twice-b"):
+        await gql_reads.mutate("create_project", {"tenant_id": world["tenant_id"], "name": name})
+    mixed = ('mutation { update_flow_run_heartbeat(input: { flow_run_id: "%s" }) { success } '
+             'set_flow_run_name(input: { flow_run_id: "%s", name: "renamed" }) { success } }')
     for _ in range(2):
-        await gql_reads.mutate("update_flow_run_heartbeat", {"flow_run_id": world["runs"][0]}, "success")
-    assert len(reads) == before and reads.hits == 0
+        await gql_reads(mixed % (world["runs"][0], world["runs"][0]))
+    assert reads.hits == 0
+    count = await db.scalar(sa_text("SELECT count(*) FROM project WHERE name LIKE 'twice-%'"))
+    assert count == 2
 
 
 async def test_plans_are_per_role(settings, engine, tenant_id, world):
@@ -204,7 +250,7 @@ async def test_plans_are_per_role(settings, engine, tenant_id, world):
 
 
 async def test_the_setting_turns_plans_off(settings, world):
-    async with client(settings, compiled_reads=False) as gql:
+    async with client(settings, compiled_plans=False) as gql:
         assert gql.reads is None
         document = json.loads(documents.flow_run_info(world["runs"][0]))["query"]
         assert (await gql.raw(document))["data"]["flow_run_by_pk"]["id"] == world["runs"][0]
@@ -225,9 +271,11 @@ async def test_the_metrics_label_is_the_general_paths(settings, world):
 
 @pytest.mark.pure
 def test_plans_are_bounded():
-    reads = CompiledReads(schema, max_tokens=10_000, size=2)
+    reads = CompiledPlans(schema, max_tokens=10_000, size=2)
     for i in range(4):
         document = "{ flow_run(limit: 1) { id %s } }" % ("name " * i)
         lookup = reads.lookup(type("C", (), {"principal": None})(), document, None)
         reads.learn(lookup, document, None, None)
     assert len(reads) == 2
+    long = "{ flow_run(limit: 1) { %s } }" % " ".join(f"a{i}: id" for i in range(MAX_PLAN_TOKENS))
+    assert reads.lookup(type("C", (), {"principal": None})(), long, None) is None, "long documents are not kept"

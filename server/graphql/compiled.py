@@ -1,30 +1,35 @@
-"""Compiled read plans: a read document of a known shape answered without graphql-core's executor.
+"""Compiled plans: a document of a known shape answered without graphql-core's executor.
 
-The flow runner's `flow_run_by_pk`, the task runner's lookups and the UI's polls are reads of
-the Hasura-style tables whose answer is the loader's nested dicts, serialized. Executing them
-through graphql-core and Strawberry (field by field: resolver wrappers, argument conversion,
-completion, extension hooks) cost more server CPU than planning and running their SQL.
+The hottest requests are the flow runner's `flow_run_by_pk`, the task runner's lookups, the
+UI's polls (reads of the Hasura-style tables, answered with the loader's nested dicts) and
+the heartbeats every running flow and task sends. Executing them through graphql-core and
+Strawberry (field by field: resolver wrappers, argument conversion, completion, extension
+hooks) cost more server CPU than their SQL.
 
 A plan is made for a document *shape* (headwater.server.graphql.document_shapes: the token
 stream with literal values left out) once a document of that shape has been answered by the
 general path without an error, for the same caller role. That answer proved what depends on
-the shape alone: the document parses, validates, stays within the cost limits and selects
-nothing the role may not read. A later document of the shape is then answered by:
+the shape alone: the document parses, validates, stays within the cost limits, and its role
+may run its mutations and read its columns. A later document of the shape is answered by:
 - its AST, rebuilt from the template with its own literal values, and its variables coerced by
   graphql-core's own `get_variable_values`;
-- the same planning code the resolvers run (`loader.plan_root`: arguments coerced by
-  graphql-core, column checks for the caller's role) and the same loader, statements and
-  connection handling;
-- a result builder made once from the selection and the schema's types: each column through
-  its GraphQL type's output coercion, each relationship picked as the resolvers pick it.
+- for a table read, the planning code its resolver runs (`loader.plan_root`: arguments
+  coerced by graphql-core, column checks for the caller's role) and the same loader,
+  statements and connection handling; for a heartbeat, the function its resolver calls, with
+  the arguments graphql-core coerces;
+- a result builder made once from the selection and the schema's types: each leaf through its
+  GraphQL type's output coercion, each field read as the schema's resolvers read it.
 
-Only documents the builder can answer exactly as the executor would are compiled: one query
-operation, no fragments, no directives, no repeated response key, every root field a table
-read (or `__typename`), every field a column, a relationship or `__typename` with no
-resolver, permission or extension of its own. Anything unusual at run time (an invalid literal
-or variable, a database error, a null where the type says non-null, a value of an unexpected
-kind) falls back to the general path, which gives the exact answer and error: a read changes
-nothing, so running it again is safe. tests/graphql/test_compiled_reads.py compares both paths.
+Only documents the builder answers exactly as the executor would are compiled: one operation,
+no fragments, no directives, no repeated response key, every root field a table read, a
+mutation in REPEATABLE_MUTATIONS or `__typename`, and every field below a column, a
+relationship, a payload attribute or `__typename` with no resolver, permission or extension of
+its own. Anything unusual at run time (an invalid literal or variable, a database error, a
+null where the type says non-null) falls back to the general path, which gives the exact
+answer and error. Running the request again there is safe: reads change nothing, and the
+mutations allowed here have the same effect run twice as once. A mutation's fields all have
+their input checked before the first runs, so bad input falls back before anything ran.
+tests/graphql/test_compiled_plans.py compares both paths.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from graphql import (
     DocumentNode,
@@ -48,20 +53,29 @@ from graphql import (
     Undefined,
     parse,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.types.field import StrawberryField
 
+from headwater.server.graphql import flow_runs, task_runs
 from headwater.server.graphql.document_shapes import Lexed, _Template, lex, template_of
 from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
 from headwater.server.graphql.hasura.fields import ResultField, RootField
 from headwater.server.graphql.hasura.loader import plan_root, run_root
 from headwater.server.graphql.hasura.plan import result_key
 from headwater.server.graphql.hasura.selection import SelectionReader
+from headwater.server.graphql.schema import resolve_field
 
-logger = logging.getLogger("headwater.compiled_reads")
+# Mutations whose second run with the same input has the effect of one (a heartbeat sets the
+# same column to `now()` again): only those may fall back to the general path after running.
+REPEATABLE_MUTATIONS = {**flow_runs.REPEATABLE, **task_runs.REPEATABLE}
+
+logger = logging.getLogger("headwater.compiled_plans")
 
 # Shapes kept per process (plans and "not compilable" verdicts); the least recently used goes.
 MAX_PLANS = 256
+# Longer documents are never compiled: a shape's key grows with its tokens, and the hot
+# documents have a few dozen.
+MAX_PLAN_TOKENS = 2_000
 
 
 class Fallback(Exception):
@@ -75,44 +89,82 @@ class NotCompilable(Exception):
 Build = Callable[[Any], Any]
 
 
+@dataclass
+class Request:
+    """One request's view of a plan: its coerced variables and the reader of its selections."""
+
+    schema: Any  # graphql-core's
+    variables: Any
+    reader: SelectionReader
+
+
+# How a root field is answered: prepare(request, node) checks its input and returns what runs it.
+Run = Callable[[Any], Awaitable[Any]]
+Prepare = Callable[[Request, FieldNode], Run]
+
+
 @dataclass(frozen=True)
-class CompiledRead:
+class Root:
+    key: str  # the response key
+    prepare: Prepare
+    build: Build
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
     template: _Template
-    operation_index: int  # where the operation is among the document's definitions
-    roots: tuple[tuple[str, str, Build], ...]  # (response key, root field or "__typename", build)
+    roots: tuple[Root, ...]
     label: tuple[str, str] | None  # the /metrics operation label of the shape
 
-    async def answer(self, reads: "CompiledReads", context: Any, lexed: Lexed,
+    async def answer(self, plans: "CompiledPlans", context: Any, lexed: Lexed,
                      variables: dict[str, Any] | None) -> dict[str, Any]:
         document = self.template.instantiate(lexed.literals, lexed.token_count)
-        operation: OperationDefinitionNode = document.definitions[self.operation_index]  # type: ignore[assignment]
+        operation: OperationDefinitionNode = document.definitions[0]  # type: ignore[assignment]
         coerced: Any = {}
         if operation.variable_definitions:
-            values = get_variable_values(reads.graphql_schema, operation.variable_definitions, variables or {})
+            values = get_variable_values(plans.graphql_schema, operation.variable_definitions, variables or {})
             if isinstance(values, list):
                 raise Fallback  # the general path words the variables' errors
             coerced = values.coerced
-        reader = SelectionReader(reads.graphql_schema, {}, coerced, context.raw_variables, context.principal)
-        query_type = reads.graphql_schema.query_type.name
-        nodes = {node.alias.value if node.alias else node.name.value: node
-                 for node in operation.selection_set.selections}  # type: ignore[union-attr]
-        # Every field is planned (its input checked) before any of them touches the database.
-        loads = [(key, name, build, None if name == "__typename" else plan_root(reader, query_type, name, [nodes[key]]))
-                 for key, name, build in self.roots]
+        reader = SelectionReader(plans.graphql_schema, {}, coerced, context.raw_variables, context.principal)
+        request = Request(plans.graphql_schema, coerced, reader)
+        nodes = operation.selection_set.selections
+        # Every field's input is checked before any of them runs; then they run one by one.
+        runs = [(root, root.prepare(request, node)) for root, node in zip(self.roots, nodes)]  # type: ignore[arg-type]
         data: dict[str, Any] = {}
-        for key, name, build, load in loads:
-            data[key] = query_type if load is None else build(await run_root(context, load))
+        for root, run in runs:
+            data[root.key] = root.build(await run(context))
         return data
+
+
+def _typename(type_name: str) -> Prepare:
+    async def name(context: Any) -> str:
+        return type_name
+    return lambda request, node: name
+
+
+def _table_read(query_type: str, field_name: str) -> Prepare:
+    def prepare(request: Request, node: FieldNode) -> Run:
+        load = plan_root(request.reader, query_type, field_name, [node])
+        return lambda context: run_root(context, load)
+    return prepare
+
+
+def _repeatable(definition: Any, run: Callable[[Any, dict[str, Any]], Awaitable[Any]]) -> Prepare:
+    def prepare(request: Request, node: FieldNode) -> Run:
+        arguments = get_argument_values(definition, node, VariableValues({}, request.variables))
+        return lambda context: run(context, arguments)
+    return prepare
 
 
 @dataclass(frozen=True)
 class Lookup:
     key: tuple  # (shape, operation name, caller role)
     lexed: Lexed
-    plan: CompiledRead | None | bool  # False: not seen yet; None: not compilable
+    plan: CompiledPlan | None | bool  # False: not seen yet; None: not compilable
 
 
-class CompiledReads:
+class CompiledPlans:
     """Per app: shape -> plan. `lookup` finds a document's plan, `answer` answers from it (or
     says to use the general path), `learn` makes one after the general path answered a
     document of a new shape without an error."""
@@ -124,18 +176,21 @@ class CompiledReads:
         self.size = size
         self.hits = 0
         self.fallbacks = 0
-        self._plans: OrderedDict[tuple, CompiledRead | None] = OrderedDict()
+        self._plans: OrderedDict[tuple, CompiledPlan | None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._plans)
 
+    @property
+    def compiled(self) -> int:
+        """How many of the known shapes have a plan."""
+        return sum(1 for plan in self._plans.values() if plan)
+
     def lookup(self, context: Any, query: str, operation_name: str | None) -> Lookup | None:
-        """What is known of the shape of `query` for this caller; None for a document that is
-        never compiled (a mutation, or one the lexer refuses: the general path words why)."""
-        if query.lstrip()[:8] == "mutation":
-            return None  # only ever sends a document to the general path, so a prefix test is safe
+        """What is known of the shape of `query` for this caller; None for a document the lexer
+        refuses (the general path words why)."""
         lexed = lex(query, self.max_tokens)
-        if lexed is None:
+        if lexed is None or lexed.token_count > MAX_PLAN_TOKENS:
             return None
         principal = context.principal
         key = (lexed.key, operation_name, None if principal is None else principal.role)
@@ -164,7 +219,7 @@ class CompiledReads:
         if lookup.plan is not False:
             return  # known already
         try:
-            plan: CompiledRead | None = self._compile(parse(query), lookup.lexed, operation_name, label)
+            plan: CompiledPlan | None = self._compile(parse(query), lookup.lexed, operation_name, label)
         except NotCompilable:
             plan = None
         self._plans[lookup.key] = plan
@@ -172,13 +227,13 @@ class CompiledReads:
             self._plans.popitem(last=False)
 
     def _compile(self, document: DocumentNode, lexed: Lexed, operation_name: str | None,
-                 label: tuple[str, str] | None) -> CompiledRead:
+                 label: tuple[str, str] | None) -> CompiledPlan:
         definitions = document.definitions
         if len(definitions) != 1 or not isinstance(definitions[0], OperationDefinitionNode):
             raise NotCompilable("one operation and no fragments")
         operation = definitions[0]
-        if operation.operation is not OperationType.QUERY or operation.directives:
-            raise NotCompilable("a query without directives")
+        if operation.directives or operation.operation is OperationType.SUBSCRIPTION:
+            raise NotCompilable("a query or mutation without directives")
         if operation_name is not None and (operation.name is None or operation.name.value != operation_name):
             raise NotCompilable("the operation named")
         for definition in operation.variable_definitions or ():
@@ -187,18 +242,23 @@ class CompiledReads:
         template = template_of(document, lexed)
         if template is None:
             raise NotCompilable("literals that line up with the tokens")
-        query_type = self.graphql_schema.query_type
-        roots: list[tuple[str, str, Build]] = []
+        reads = operation.operation is OperationType.QUERY
+        root_type = self.graphql_schema.query_type if reads else self.graphql_schema.mutation_type
+        roots: list[Root] = []
         for node in _fields(operation.selection_set, set()):
             name = node.name.value
             key = node.alias.value if node.alias else name
             if name == "__typename":
-                roots.append((key, name, _no_build))
+                roots.append(Root(key, _typename(root_type.name), _no_build))
                 continue
-            if name not in ROOT_FIELDS or not isinstance(self._field(query_type.name, name), RootField):
-                raise NotCompilable(f"`{name}` is not a table read")
-            roots.append((key, name, self._completer(query_type.fields[name].type, node)))
-        return CompiledRead(template, 0, tuple(roots), label)
+            if reads and name in ROOT_FIELDS and isinstance(self._field(root_type.name, name), RootField):
+                prepare = _table_read(root_type.name, name)
+            elif not reads and name in REPEATABLE_MUTATIONS:
+                prepare = _repeatable(root_type.fields[name], REPEATABLE_MUTATIONS[name])
+            else:
+                raise NotCompilable(f"`{name}` is neither a table read nor a repeatable mutation")
+            roots.append(Root(key, prepare, self._completer(root_type.fields[name].type, node)))
+        return CompiledPlan(template, tuple(roots), label)
 
     def _field(self, type_name: str, name: str) -> StrawberryField | None:
         definition = self.schema.get_type_by_name(type_name)
@@ -252,7 +312,7 @@ class CompiledReads:
     def _object(self, type_: GraphQLObjectType, selection_set: SelectionSetNode) -> Build:
         if type_.is_type_of is not None:
             raise NotCompilable("an object type with its own type check")
-        entries: list[tuple[str, Callable[[dict], Any], Build]] = []
+        entries: list[tuple[str, Callable[[Any], Any], Build]] = []
         for node in _fields(selection_set, set()):
             name = node.name.value
             key = node.alias.value if node.alias else name
@@ -265,14 +325,12 @@ class CompiledReads:
             if isinstance(field, ResultField):
                 get = _result_getter(result_key(key))
             elif type(field) is StrawberryField and field.base_resolver is None:
-                get = _column_getter(field.python_name)
+                get = _attribute_getter(field.python_name)
             else:
                 raise NotCompilable(f"`{type_.name}.{name}` has a resolver")
             entries.append((key, get, self._completer(type_.fields[name].type, node)))
 
         def build(row: Any) -> dict[str, Any]:
-            if not isinstance(row, dict):
-                raise Fallback
             return {key: complete(get(row)) for key, get, complete in entries}
         return build
 
@@ -285,8 +343,8 @@ def _result_getter(key: str) -> Callable[[dict], Any]:
     return lambda row: row[key]  # a KeyError falls back, as the resolver's would be an error
 
 
-def _column_getter(name: str) -> Callable[[dict], Any]:
-    return lambda row: row.get(name)  # the schema's default resolver reads dicts so
+def _attribute_getter(name: str) -> Callable[[Any], Any]:
+    return lambda row: resolve_field(row, name)  # the schema's default resolver
 
 
 def _fields(selection_set: SelectionSetNode, seen: set[str]) -> list[FieldNode]:

@@ -1,5 +1,5 @@
 """The web UI's reads (tests/graphql/ui_read_documents.py) against the UI seed answer the same
-from compiled read plans as from the executor (see test_compiled_reads); those with fragments
+from compiled read plans as from the executor (see test_compiled_plans); those with fragments
 or directives stay on the executor. They only read, so they share one seed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from graphql import parse
 from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
 
 from tests.conftest import GraphQL, empty_database
-from tests.graphql.test_compiled_reads import assert_compiled_like_general, client
+from tests.graphql.test_compiled_plans import assert_compiled_like_general, client
 from tests.graphql.ui_read_documents import READS, Read
 from tests.ui_seed import Seed, seed
 
