@@ -41,6 +41,8 @@ from typing import Any, Awaitable, Callable
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
+    GraphQLError,
     FieldNode,
     GraphQLEnumType,
     GraphQLList,
@@ -51,12 +53,15 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Undefined,
+    located_error,
     parse,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from strawberry.types.field import StrawberryField
 
+from headwater.server.db.availability import database_unreachable
 from headwater.server.graphql import flow_runs, task_runs
+from headwater.server.graphql.errors import statement_timed_out
 from headwater.server.graphql.document_shapes import Lexed, _Template, lex, template_of
 from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
 from headwater.server.graphql.hasura.fields import ResultField, RootField
@@ -108,6 +113,7 @@ class Root:
     key: str  # the response key
     prepare: Prepare
     build: Build
+    non_null: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ class CompiledPlan:
     label: tuple[str, str] | None  # the /metrics operation label of the shape
 
     async def answer(self, plans: "CompiledPlans", context: Any, lexed: Lexed,
-                     variables: dict[str, Any] | None) -> dict[str, Any]:
+                     variables: dict[str, Any] | None) -> ExecutionResult:
         document = self.template.instantiate(lexed.literals, lexed.token_count)
         operation: OperationDefinitionNode = document.definitions[0]  # type: ignore[assignment]
         coerced: Any = {}
@@ -130,11 +136,31 @@ class CompiledPlan:
         request = Request(plans.graphql_schema, coerced, reader)
         nodes = operation.selection_set.selections
         # Every field's input is checked before any of them runs; then they run one by one.
-        runs = [(root, root.prepare(request, node)) for root, node in zip(self.roots, nodes)]  # type: ignore[arg-type]
-        data: dict[str, Any] = {}
-        for root, run in runs:
-            data[root.key] = root.build(await run(context))
-        return data
+        runs = [(root, node, root.prepare(request, node)) for root, node in zip(self.roots, nodes)]
+        data: dict[str, Any] | None = {}
+        errors: list[GraphQLError] = []
+        for root, node, run in runs:
+            try:
+                value = await run(context)
+            except Exception as error:  # noqa: BLE001
+                if not _answered_as_is(error):
+                    raise
+                # Running it again would wait as long again: answered here, located as the
+                # executor locates a resolver's error (the field's node, its response key).
+                errors.append(located_error(error, [node], [root.key]))
+                if data is not None:
+                    data[root.key] = None
+                    if root.non_null:
+                        data = None  # a non-null root's null is the whole answer's
+                continue
+            if data is not None:
+                data[root.key] = root.build(value)
+        return ExecutionResult(data, errors or None)
+
+
+def _answered_as_is(error: BaseException) -> bool:
+    """A statement timeout or a lost database: the general path would meet it again, after as long."""
+    return statement_timed_out(error) or database_unreachable(error)
 
 
 def _typename(type_name: str) -> Prepare:
@@ -199,20 +225,20 @@ class CompiledPlans:
             self._plans.move_to_end(key)
         return Lookup(key, lexed, plan)
 
-    async def answer(self, lookup: Lookup, context: Any, variables: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The `{data}` body from the shape's plan, or None when the general path must answer."""
+    async def answer(self, lookup: Lookup, context: Any, variables: dict[str, Any] | None) -> ExecutionResult | None:
+        """The result from the shape's plan, or None when the general path must answer."""
         plan = lookup.plan
         if not plan:
             return None
         try:
-            data = await plan.answer(self, context, lookup.lexed, variables)
+            result = await plan.answer(self, context, lookup.lexed, variables)
         except Exception as error:  # noqa: BLE001 - any doubt: the general path answers, exactly
             self.fallbacks += 1
-            logger.debug("compiled read plan gave way to the executor: %r", error)
+            logger.debug("compiled plan gave way to the executor: %r", error)
             return None
         self.hits += 1
         context.operation = plan.label
-        return {"data": data}
+        return result
 
     def learn(self, lookup: Lookup, query: str, operation_name: str | None, label: tuple[str, str] | None) -> None:
         """Compiles the shape of `query`, just answered by the general path without an error."""
@@ -257,7 +283,8 @@ class CompiledPlans:
                 prepare = _repeatable(root_type.fields[name], REPEATABLE_MUTATIONS[name])
             else:
                 raise NotCompilable(f"`{name}` is neither a table read nor a repeatable mutation")
-            roots.append(Root(key, prepare, self._completer(root_type.fields[name].type, node)))
+            type_ = root_type.fields[name].type
+            roots.append(Root(key, prepare, self._completer(type_, node), isinstance(type_, GraphQLNonNull)))
         return CompiledPlan(template, tuple(roots), label)
 
     def _field(self, type_name: str, name: str) -> StrawberryField | None:

@@ -79,7 +79,7 @@ def _invalid_value_message(error: DBAPIError, path: Sequence[str | int] | None =
     return f"Invalid value{where}: {reason}."
 
 
-def _statement_timed_out(error: BaseException) -> bool:
+def statement_timed_out(error: BaseException) -> bool:
     return (
         isinstance(error, DBAPIError)
         and _sqlstate(error) == QUERY_CANCELED
@@ -102,7 +102,7 @@ def classify(error: GraphQLError, statement_timeout_seconds: float | None = None
         return error.message, "GRAPHQL_VALIDATION_FAILED", False
     if isinstance(original, DomainError):
         return original.message, original.code, False
-    if _statement_timed_out(original):
+    if statement_timed_out(original):
         # The transaction is rolled back; the message names the setting that decides.
         logger.warning("statement timeout: %s", str(getattr(original, "statement", "") or "")[:200])
         return _timeout_message(statement_timeout_seconds), TIMEOUT, False

@@ -261,23 +261,21 @@ async def execute(
         principal=principal,
     )
     started = time.perf_counter()
-    reads = getattr(state, "compiled_plans", None)
-    lookup = reads.lookup(context, query, operation_name) if reads is not None and reads.schema is schema else None
-    if lookup is not None and lookup.plan:
-        compiled = await reads.answer(lookup, context, variables)
-        if compiled is not None:
-            if getattr(state, "metrics", None) is not None:
-                record_request(context.operation, time.perf_counter() - started, None)
-            return compiled, 200
-    try:
-        result = await schema.execute(
-            query, variable_values=variables, context_value=context, operation_name=operation_name
-        )
-    except RecursionError:
-        # The depth checks should make this unreachable; if some input still recurses too deep,
-        # the client gets a clear answer and the process a one-line warning, not a 500.
-        logger.warning("request refused: recursion limit reached while executing %s", operation_name or "it")
-        return request_error("The request is nested too deeply to be processed.", "BAD_REQUEST"), 200
+    plans = getattr(state, "compiled_plans", None)
+    lookup = plans.lookup(context, query, operation_name) if plans is not None and plans.schema is schema else None
+    result = await plans.answer(lookup, context, variables) if lookup is not None and lookup.plan else None
+    if result is None:
+        try:
+            result = await schema.execute(
+                query, variable_values=variables, context_value=context, operation_name=operation_name
+            )
+        except RecursionError:
+            # The depth checks should make this unreachable; if some input still recurses too deep,
+            # the client gets a clear answer and the process a one-line warning, not a 500.
+            logger.warning("request refused: recursion limit reached while executing %s", operation_name or "it")
+            return request_error("The request is nested too deeply to be processed.", "BAD_REQUEST"), 200
+        if lookup is not None and lookup.plan is False and not result.errors and result.data is not None:
+            plans.learn(lookup, query, operation_name, context.operation)
     response: dict[str, Any] = {"data": result.data}
     status = 200
     if result.errors:
@@ -288,8 +286,6 @@ async def execute(
             # Not the request's fault and nothing was applied: 503 lets load balancers and
             # the Prefect client (which retries 5xx with backoff) try again.
             status = 503
-    elif lookup is not None and lookup.plan is False and result.data is not None:
-        reads.learn(lookup, query, operation_name, context.operation)
     if getattr(state, "metrics", None) is not None:
         record_request(context.operation, time.perf_counter() - started, response.get("errors"))
     return response, status

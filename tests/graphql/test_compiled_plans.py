@@ -279,3 +279,23 @@ def test_plans_are_bounded():
     assert len(reads) == 2
     long = "{ flow_run(limit: 1) { %s } }" % " ".join(f"a{i}: id" for i in range(MAX_PLAN_TOKENS))
     assert reads.lookup(type("C", (), {"principal": None})(), long, None) is None, "long documents are not kept"
+
+
+async def test_a_statement_timeout_is_answered_from_the_plan_without_running_again(settings, engine, world):
+    """A read that meets the statement timeout on the plan is answered there, as the executor
+    answers it (running it again would double the wait)."""
+    document = json.loads(documents.flow_run_info(world["runs"][0]))["query"]
+    async with client(settings, statement_timeout_seconds=0.5) as gql:
+        await assert_compiled_like_general(gql, document)
+        async with engine.connect() as locker:
+            await locker.execute(sa_text("BEGIN"))
+            await locker.execute(sa_text("LOCK TABLE flow_run IN ACCESS EXCLUSIVE MODE"))
+            try:
+                expected = await general(gql, document)
+                hits, fallbacks = gql.reads.hits, gql.reads.fallbacks
+                answer = await gql.raw(document)
+            finally:
+                await locker.execute(sa_text("ROLLBACK"))
+        assert expected["errors"][0]["extensions"]["code"] == "TIMEOUT"
+        assert text(answer) == text(expected)
+        assert (gql.reads.hits, gql.reads.fallbacks) == (hits + 1, fallbacks), "answered once, on the plan"
