@@ -81,11 +81,8 @@ class Prebuilt:
 
     async def first(self, connection: AsyncConnection, params: Mapping[str, Any]) -> Row | Any | None:
         """The statement's first row (None when it has none)."""
-        sync = connection.sync_connection
-        adapted = None
-        if sync is not None and not sync.closed and not sync.invalidated:
-            adapted = sync.connection.dbapi_connection
-        if adapted is None or not getattr(adapted, "autocommit", False):
+        adapted = _autocommit_driver(connection)
+        if adapted is None:
             return (await connection.execute(self.statement, params)).first()
         try:
             arguments = self.arguments(params)
@@ -98,6 +95,67 @@ class Prebuilt:
         except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
             await connection.run_sync(_raise_as_core, adapted, error, self.sql, arguments)
         return self.row(record)
+
+
+class PrebuiltSelect:
+    """A built SELECT (the read layer keeps one per plan, see hasura.statements) compiled once for
+    asyncpg, whose rows come back as tuples in column order, each value through its column's
+    result processor, as Core's rows would hold them. Values written into the statement (a
+    `where`'s, a limit) are its bound defaults; a call passes the rest (the parent keys)."""
+
+    def __init__(self, statement: Any):
+        compiled = statement.compile(dialect=_DIALECT)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("parameters rendered at execution cannot be prebuilt")
+        binds = compiled.binds
+        for name in compiled.positiontup:
+            if binds[name].expanding:
+                raise ValueError(f"expanding parameter {name!r} cannot be prebuilt")
+        self.statement = statement
+        self.sql = compiled.string
+        self._parameters: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, binds[name].type._cached_bind_processor(_DIALECT)) for name in compiled.positiontup
+        ]
+        self._defaults = {name: binds[name].effective_value for name in compiled.positiontup}
+        self._results = [column.type._cached_result_processor(_DIALECT, None)
+                         for column in compiled._result_columns]
+
+    def arguments(self, params: Mapping[str, Any] | None) -> list[Any]:
+        values = []
+        for name, process in self._parameters:
+            value = params[name] if params and name in params else self._defaults[name]
+            values.append(process(value) if process is not None else value)
+        return values
+
+    async def all(self, connection: AsyncConnection, params: Mapping[str, Any] | None) -> list[tuple] | Any:
+        """The statement's rows as tuples; off an autocommit connection, Core's result."""
+        adapted = _autocommit_driver(connection)
+        if adapted is None:
+            return await connection.execute(self.statement, params)
+        try:
+            arguments = self.arguments(params)
+        except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+            await connection.run_sync(_raise_as_core, None, error, self.sql, [])
+        try:
+            async with adapted._execute_mutex:
+                prepared, _ = await adapted._prepare(self.sql, connection.dialect._invalidate_schema_cache_asof)
+                records = await prepared.fetch(*arguments)
+        except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+            await connection.run_sync(_raise_as_core, adapted, error, self.sql, arguments)
+        processors = self._results
+        if not any(processors):
+            return [tuple(record) for record in records]
+        return [tuple(value if process is None else process(value) for process, value in zip(processors, record))
+                for record in records]
+
+
+def _autocommit_driver(connection: AsyncConnection) -> Any:
+    """The asyncpg adapter under `connection` when it is open and in autocommit, else None."""
+    sync = connection.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return None
+    adapted = sync.connection.dbapi_connection
+    return adapted if getattr(adapted, "autocommit", False) else None
 
 
 def _raise_as_core(sync_connection: Any, adapted: Any, error: Exception, sql: str, arguments: list[Any]) -> NoReturn:

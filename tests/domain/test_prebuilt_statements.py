@@ -139,3 +139,33 @@ async def test_heartbeats_run_on_the_driver_and_tell_a_missing_run(engine, flow_
             "SELECT r.heartbeat IS NOT NULL, t.heartbeat IS NOT NULL FROM flow_run r JOIN task_run t ON t.flow_run_id = r.id "
             "WHERE t.id = :t"), {"t": task_run_id})).one()
     assert tuple(beats) == (True, True)
+
+
+async def test_a_kept_select_gives_cores_rows_in_column_order(engine, flow_id):
+    """The read layer's kept statements (PrebuiltSelect): every column of a run and of its
+    flow (joined, so two `id` columns), Core's values in Core's order, the defaults written
+    into the statement (a `where` value, a limit) and the parent key bound per call."""
+    from headwater.server.db.prebuilt import PrebuiltSelect
+    from headwater.server.graphql.hasura.catalog import CATALOG
+    from headwater.server.graphql.hasura.compiler import Join, Link, row_set
+    from headwater.server.graphql.hasura.plan import ListArgs
+
+    async with autocommit(engine) as connection:
+        run_id = await create_flow_run(connection, flow_id=flow_id, idempotency_key="kept", max_bytes=1_000_000)
+    runs, flows = CATALOG["flow_run"], CATALOG["flow"]
+    columns = [c.name for c in runs.table.columns]
+    flow = runs.relationships[runs.fields["flow"][1]]
+    joins = [Join("flow", flow, flows, [c.name for c in flows.table.columns], [])]
+    args = ListArgs(where={"version": {"_gte": 0}, "name": {"_like": "%"}})
+    statement = row_set(runs, columns, args, 10, Link("id", [run_id], bound=True), joins)
+    kept = PrebuiltSelect(statement)
+    for key in (run_id, uuid.uuid4()):
+        async with autocommit(engine) as connection:
+            core = [tuple(row) for row in await connection.execute(statement, {"hw_link_keys": key})]
+            executions = CoreExecutions(engine)
+            driver = await kept.all(connection, {"hw_link_keys": key})
+        assert driver == core and executions.count == 0
+        assert len(core) == (1 if key == run_id else 0)
+        if core:
+            row = dict(zip(columns, driver[0]))
+            assert row["id"] == run_id and isinstance(row["parameters"], dict), "typed: a uuid, a jsonb document"

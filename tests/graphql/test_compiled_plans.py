@@ -19,6 +19,7 @@ from headwater.server.app import create_app
 from headwater.server.db.engine import create_sessionmaker, transaction
 from headwater.server.domain import api_keys
 from headwater.server.graphql.compiled import MAX_PLAN_TOKENS, CompiledPlans
+from headwater.server.graphql.hasura.statements import STATEMENTS
 from headwater.server.graphql.schema import schema
 from tests import factories as f
 from tests.conftest import GraphQL
@@ -42,12 +43,16 @@ def text(answer: dict) -> str:
 
 
 async def general(gql: GraphQL, document: str, variables=None) -> dict:
+    """The answer of the executor, with every statement built and run through SQLAlchemy Core
+    (no kept statements, so none run on the driver)."""
     reads = gql.reads
     gql.http._transport.app.state.compiled_plans = None
+    STATEMENTS.enabled = False
     try:
         return await gql.raw(document, variables)
     finally:
         gql.http._transport.app.state.compiled_plans = reads
+        STATEMENTS.enabled = True
 
 
 async def assert_compiled_like_general(gql: GraphQL, document: str, variables=None, compiled: bool = True) -> dict:

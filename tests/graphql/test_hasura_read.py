@@ -20,6 +20,7 @@ from sqlalchemy import event, insert, text
 
 from headwater.server.app import create_app
 from headwater.server.db import models
+from headwater.server.graphql.hasura.statements import STATEMENTS
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 CAPTURE = Path(__file__).resolve().parents[1] / "wire" / "prefect1-capture.jsonl"
@@ -532,12 +533,15 @@ async def test_one_query_per_array_relationship_or_aggregate(app, gql, world):
 
     engine = app.state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
+    # Counted through Core's events, so no kept statement may run on the driver (which skips them).
+    STATEMENTS.enabled = False
     try:
         data = await gql(
             "{ flow_run { task_runs { task { flow { project { name } } } } logs { message } "
             "again: flow { tasks_aggregate { aggregate { count } } } } }"
         )
     finally:
+        STATEMENTS.enabled = True
         event.remove(engine, "before_cursor_execute", count)
     assert len(data["flow_run"]) == 3
     # Object relationships are joined into their parent's query; each array relationship and

@@ -23,7 +23,7 @@ from headwater.server.graphql.hasura.compiler import Join, Link, aggregate_query
 from headwater.server.graphql.hasura.functions import SOURCES
 from headwater.server.graphql.hasura.plan import AggregatePlan, ListArgs, ListPlan, Measure, RowShape, result_key
 from headwater.server.graphql.hasura.selection import SelectionReader
-from headwater.server.graphql.hasura.statements import STATEMENTS, Uncacheable, freeze, is_catalog_table
+from headwater.server.graphql.hasura.statements import STATEMENTS, CachedSelect, Uncacheable, freeze, is_catalog_table
 
 Row = dict[str, Any]
 
@@ -148,7 +148,9 @@ def _linked_statement(
         )
     except Uncacheable:
         return row_set(table, columns, args, limit, link, joins), None
-    statement = STATEMENTS.get(key, lambda: row_set(table, columns, args, limit, bound, joins))
+    if not STATEMENTS.enabled:  # the general path: built for this request, run through Core
+        return row_set(table, columns, args, limit, bound, joins), bound.parameters()
+    statement = STATEMENTS.get(key, lambda: CachedSelect(row_set(table, columns, args, limit, bound, joins)))
     return statement, bound.parameters()
 
 
@@ -169,6 +171,11 @@ class Loader:
     async def _execute(self, statement: Any, parameters: dict[str, Any] | None = None) -> Any:
         # A value Postgres refuses (class 22: a bad SIMILAR TO pattern, ...) propagates to
         # headwater.server.graphql.errors, which answers it as the client's fault and names the field.
+        if isinstance(statement, CachedSelect):
+            driver = statement.driver
+            if driver is not None:
+                return await driver.all(self.session, parameters)  # rows as tuples, as Core's
+            statement = statement.select
         return await self.session.execute(statement, parameters)
 
     async def _load(

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Select
 
+from headwater.server.db.prebuilt import PrebuiltSelect
 from headwater.server.graphql.hasura.catalog import CATALOG, TableInfo
 
 # Distinct plans kept per process; the least recently used goes first. A fleet sends a handful
@@ -54,6 +55,26 @@ def freeze(value: Any) -> Any:
 def is_catalog_table(table: TableInfo) -> bool:
     known = CATALOG.get(table.name)
     return known is not None and known.table is table.table
+
+
+class CachedSelect:
+    """A kept statement and its driver form (headwater.server.db.prebuilt), compiled on first
+    use: a hit then skips Core's per-execution work too. None when it has no driver form."""
+
+    __slots__ = ("select", "_driver")
+
+    def __init__(self, select: Select):
+        self.select = select
+        self._driver: PrebuiltSelect | None | bool = False
+
+    @property
+    def driver(self) -> PrebuiltSelect | None:
+        if self._driver is False:
+            try:
+                self._driver = PrebuiltSelect(self.select)
+            except ValueError:
+                self._driver = None
+        return self._driver  # type: ignore[return-value]
 
 
 class StatementCache:
