@@ -1,39 +1,45 @@
 """Compiled plans: a document of a known shape answered without graphql-core's executor.
 
-The hottest requests are the flow runner's `flow_run_by_pk`, the task runner's lookups, the
-UI's polls (reads of the Hasura-style tables, answered with the loader's nested dicts) and
-the heartbeats every running flow and task sends. Executing them through graphql-core and
-Strawberry (field by field: resolver wrappers, argument conversion, completion, extension
-hooks) cost more server CPU than their SQL.
+The hottest requests are the Prefect client's and agent's: the flow runner's `flow_run_by_pk`,
+run creation, state changes, task-run lookups, heartbeats, the queue poll, and the UI's polls
+of the Hasura-style tables. Executing them through graphql-core and Strawberry (field by
+field: resolver wrappers, argument conversion, completion, extension hooks) cost more server
+CPU than their SQL.
 
 A plan is made for a document *shape* (headwater.server.graphql.document_shapes: the token
 stream with literal values left out) once a document of that shape has been answered by the
 general path without an error, for the same caller role. That answer proved what depends on
 the shape alone: the document parses, validates, stays within the cost limits, and its role
 may run its mutations and read its columns. A later document of the shape is answered by:
-- its AST, rebuilt from the template with its own literal values, and its variables coerced by
-  graphql-core's own `get_variable_values`;
-- for a table read, the planning code its resolver runs (`loader.plan_root`: arguments
-  coerced by graphql-core, column checks for the caller's role) and the same loader,
-  statements and connection handling; for a heartbeat, the function its resolver calls, with
-  the arguments graphql-core coerces;
+- its AST, rebuilt from the template with its own literal values; its variables checked for
+  over-long lists (as validation does for mutations) and coerced by graphql-core's own
+  `get_variable_values`;
+- for a table read, the planning code its resolver runs (`loader.plan_root`: arguments coerced
+  by graphql-core, column checks for the caller's role) and the same loader and statements;
+  for a root field in DIRECT_RESOLVERS, its own resolver, called with the arguments
+  graphql-core coerces, converted as Strawberry converts them;
 - a result builder made once from the selection and the schema's types: each leaf through its
   GraphQL type's output coercion, each field read as the schema's resolvers read it.
 
 Only documents the builder answers exactly as the executor would are compiled: one operation,
 no fragments, no directives, no repeated response key, every root field a table read, a
-mutation in REPEATABLE_MUTATIONS or `__typename`, and every field below a column, a
-relationship, a payload attribute or `__typename` with no resolver, permission or extension of
-its own. Anything unusual at run time (an invalid literal or variable, a database error, a
-null where the type says non-null) falls back to the general path, which gives the exact
-answer and error. Running the request again there is safe: reads change nothing, and the
-mutations allowed here have the same effect run twice as once. A mutation's fields all have
-their input checked before the first runs, so bad input falls back before anything ran.
+direct resolver or `__typename`, and every field below a column, a relationship, a payload
+attribute or `__typename` with no resolver, permission or extension of its own.
+
+Errors. Every field's input is checked before any field runs; anything unusual there (an
+invalid literal or variable, too many items) falls back to the general path, which words the
+error exactly, and nothing has run. What a directly called resolver raises is its answer,
+located as the executor locates it (it must not run twice: a mutation would apply twice). A
+table read that meets a statement timeout or a lost database answers so (running it again
+would wait as long again); any other surprise in a read (a null where the type says non-null)
+falls back, which is safe because a read changes nothing.
 tests/graphql/test_compiled_plans.py compares both paths.
 """
 
 from __future__ import annotations
 
+import enum
+import inspect
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -57,10 +63,20 @@ from graphql import (
     parse,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from strawberry.relay.types import GlobalID
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryOptional,
+    StrawberryType,
+    has_object_definition,
+)
+from strawberry.types.enum import has_enum_definition
 from strawberry.types.field import StrawberryField
+from strawberry.types.lazy_type import LazyType
+from dataclasses import MISSING
 
 from headwater.server.db.availability import database_unreachable
-from headwater.server.graphql import flow_runs, task_runs
 from headwater.server.graphql.errors import statement_timed_out
 from headwater.server.graphql.document_shapes import Lexed, _Template, lex, template_of
 from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
@@ -69,10 +85,21 @@ from headwater.server.graphql.hasura.loader import plan_root, run_root
 from headwater.server.graphql.hasura.plan import result_key
 from headwater.server.graphql.hasura.selection import SelectionReader
 from headwater.server.graphql.schema import resolve_field
+from headwater.server.graphql.validation import DocumentLimits, list_variables, longest_list
 
-# Mutations whose second run with the same input has the effect of one (a heartbeat sets the
-# same column to `now()` again): only those may fall back to the general path after running.
-REPEATABLE_MUTATIONS = {**flow_runs.REPEATABLE, **task_runs.REPEATABLE}
+# Root fields whose resolvers are called directly: the Prefect client's and agent's hot
+# requests. Each reads nothing of `info` but its context, and takes no enum argument;
+# tests/graphql/test_compiled_plans.py answers each both ways.
+DIRECT_RESOLVERS = frozenset({
+    "create_flow_run",
+    "set_flow_run_states",
+    "set_task_run_states",
+    "get_or_create_task_run_info",
+    "update_flow_run_heartbeat",
+    "update_task_run_heartbeat",
+    "get_runs_in_queue",
+    "get_task_run_info",
+})
 
 logger = logging.getLogger("headwater.compiled_plans")
 
@@ -114,6 +141,9 @@ class Root:
     prepare: Prepare
     build: Build
     non_null: bool = False
+    # A resolver called directly: whatever it raises is its answer, located as the executor
+    # locates it (after it ran, a request must not run again: a mutation would apply twice).
+    resolver: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,12 +151,18 @@ class CompiledPlan:
     template: _Template
     roots: tuple[Root, ...]
     label: tuple[str, str] | None  # the /metrics operation label of the shape
+    list_variables: tuple[tuple[str, Any], ...] = ()  # a mutation's variables that may hold lists
 
     async def answer(self, plans: "CompiledPlans", context: Any, lexed: Lexed,
                      variables: dict[str, Any] | None) -> ExecutionResult:
         document = self.template.instantiate(lexed.literals, lexed.token_count)
         operation: OperationDefinitionNode = document.definitions[0]  # type: ignore[assignment]
         coerced: Any = {}
+        if self.list_variables:  # checked on every request, before coercion, as validation does
+            limit = DocumentLimits.of(context.settings).list_items
+            for name, type_ in self.list_variables:
+                if longest_list((variables or {}).get(name), type_, f"${name}")[0] > limit:
+                    raise Fallback  # the general path words the refusal
         if operation.variable_definitions:
             values = get_variable_values(plans.graphql_schema, operation.variable_definitions, variables or {})
             if isinstance(values, list):
@@ -142,11 +178,13 @@ class CompiledPlan:
         for root, node, run in runs:
             try:
                 value = await run(context)
+                built = root.build(value)
             except Exception as error:  # noqa: BLE001
-                if not _answered_as_is(error):
+                if not (root.resolver or _answered_as_is(error)):
                     raise
-                # Running it again would wait as long again: answered here, located as the
-                # executor locates a resolver's error (the field's node, its response key).
+                # A timeout or an outage would be met again, after as long; a resolver that
+                # ran must not run again. Answered here, located as the executor locates a
+                # resolver's error (the field's node, its response key).
                 errors.append(located_error(error, [node], [root.key]))
                 if data is not None:
                     data[root.key] = None
@@ -154,7 +192,7 @@ class CompiledPlan:
                         data = None  # a non-null root's null is the whole answer's
                 continue
             if data is not None:
-                data[root.key] = root.build(value)
+                data[root.key] = built
         return ExecutionResult(data, errors or None)
 
 
@@ -176,11 +214,75 @@ def _table_read(query_type: str, field_name: str) -> Prepare:
     return prepare
 
 
-def _repeatable(definition: Any, run: Callable[[Any, dict[str, Any]], Awaitable[Any]]) -> Prepare:
+class DirectInfo:
+    """What a directly called resolver gets as `info`: the request's context, all the listed
+    resolvers read (anything else they touched would fail their equivalence tests)."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any):
+        self.context = context
+
+
+def _resolver_call(field: StrawberryField, definition: Any) -> Prepare:
+    """Calls a root field's own resolver with its arguments coerced by graphql-core and converted
+    to the resolver's Python types as Strawberry converts them (see `_converter`)."""
+    call = field.base_resolver.wrapped_func  # type: ignore[union-attr]
+    arguments = [(argument.graphql_name or argument.python_name, argument.python_name, _converter(argument.type))
+                 for argument in field.arguments]
+
     def prepare(request: Request, node: FieldNode) -> Run:
-        arguments = get_argument_values(definition, node, VariableValues({}, request.variables))
-        return lambda context: run(context, arguments)
+        values = get_argument_values(definition, node, VariableValues({}, request.variables))
+        kwargs = {python: convert(values[name]) for name, python, convert in arguments if name in values}
+
+        async def run(context: Any) -> Any:
+            result = call(None, DirectInfo(context), **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        return run
     return prepare
+
+
+def _converter(type_: Any) -> Callable[[Any], Any]:
+    """A coerced argument value to the resolver's Python value, as Strawberry's
+    `convert_argument` makes it: optionals and leaves as they are, lists copied, input objects
+    built with None for the fields that have no default. Enums and custom input hooks are not
+    reproduced (NotCompilable). tests/graphql/test_compiled_plans.py compares both."""
+    if isinstance(type_, StrawberryMaybe):
+        raise NotCompilable("Maybe arguments")
+    if isinstance(type_, StrawberryOptional):
+        return _converter(type_.of_type)
+    if isinstance(type_, StrawberryList):
+        item = _converter(type_.of_type)
+        if item is _leaf:
+            return lambda value: None if value is None else list(value)
+        return lambda value: None if value is None else [item(one) for one in value]
+    if has_enum_definition(type_) or (isinstance(type_, type) and issubclass(type_, enum.Enum)):
+        raise NotCompilable("enum arguments")
+    if has_object_definition(type_):
+        definition = type_.__strawberry_definition__
+        if not definition.is_input or definition.from_input is not None:
+            raise NotCompilable(f"input {type_}")
+        implicit = {field.python_name: None for field in definition.fields
+                    if field.default_value is MISSING and field.default_factory is MISSING}
+        fields = [(field.graphql_name or field.python_name, field.python_name,
+                   _converter(field.resolve_type(type_definition=definition))) for field in definition.fields]
+
+        def build(value: Any) -> Any:
+            if value is None:
+                return None
+            kwargs = dict(implicit)
+            for name, python, convert in fields:
+                if name in value:
+                    kwargs[python] = convert(value[name])
+            return type_(**kwargs)
+        return build
+    if isinstance(type_, (StrawberryType, LazyType)) or type_ is GlobalID:
+        raise NotCompilable(f"argument type {type_}")
+    return _leaf
+
+
+def _leaf(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -279,13 +381,18 @@ class CompiledPlans:
                 continue
             if reads and name in ROOT_FIELDS and isinstance(self._field(root_type.name, name), RootField):
                 prepare = _table_read(root_type.name, name)
-            elif not reads and name in REPEATABLE_MUTATIONS:
-                prepare = _repeatable(root_type.fields[name], REPEATABLE_MUTATIONS[name])
+                resolver = False
+            elif name in DIRECT_RESOLVERS:
+                field = self._field(root_type.name, name)
+                if field is None or field.base_resolver is None or field.permission_classes or field.extensions:
+                    raise NotCompilable(f"`{name}` as declared")
+                prepare, resolver = _resolver_call(field, root_type.fields[name]), True
             else:
-                raise NotCompilable(f"`{name}` is neither a table read nor a repeatable mutation")
+                raise NotCompilable(f"`{name}` is neither a table read nor a resolver called directly")
             type_ = root_type.fields[name].type
-            roots.append(Root(key, prepare, self._completer(type_, node), isinstance(type_, GraphQLNonNull)))
-        return CompiledPlan(template, tuple(roots), label)
+            roots.append(Root(key, prepare, self._completer(type_, node), isinstance(type_, GraphQLNonNull), resolver))
+        listed = list_variables(self.graphql_schema, document)
+        return CompiledPlan(template, tuple(roots), label, listed)
 
     def _field(self, type_name: str, name: str) -> StrawberryField | None:
         definition = self.schema.get_type_by_name(type_name)

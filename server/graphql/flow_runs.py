@@ -10,7 +10,7 @@ import strawberry
 from headwater.server.domain import flow_runs
 from headwater.server.domain.run_states import change_flow_run_state, set_flow_run_state
 from headwater.server.domain.states import parse_state
-from headwater.server.graphql.context import Context, Info
+from headwater.server.graphql.context import Info
 from headwater.server.graphql.payloads import FlowRunIdPayload, SuccessPayload, ok, state_change_payload
 from headwater.server.graphql.scalars import JSON, UUID, DateTime, parse_uuid
 
@@ -186,17 +186,5 @@ class Mutation:
     async def update_flow_run_heartbeat(
         self, info: Info, input: UpdateFlowRunHeartbeatInput
     ) -> Optional[SuccessPayload]:
-        return await flow_run_heartbeat(info.context, input.flow_run_id)
-
-
-async def flow_run_heartbeat(context: Context, flow_run_id: uuid.UUID) -> SuccessPayload:
-    async with context.autocommit() as connection:
-        return SuccessPayload(success=await flow_runs.heartbeat(connection, flow_run_id))
-
-
-# Mutations that may run twice with the effect of once, by root field, from their coerced
-# arguments (headwater.server.graphql.compiled answers them without the executor).
-REPEATABLE = {
-    "update_flow_run_heartbeat": lambda context, arguments: flow_run_heartbeat(
-        context, arguments["input"]["flow_run_id"]),
-}
+        async with info.context.autocommit() as connection:
+            return SuccessPayload(success=await flow_runs.heartbeat(connection, input.flow_run_id))

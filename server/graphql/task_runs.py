@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Optional
 
 import strawberry
@@ -10,7 +9,7 @@ import strawberry
 from headwater.server.domain import task_runs
 from headwater.server.domain.run_states import change_task_run_state, set_task_run_state
 from headwater.server.domain.states import parse_state
-from headwater.server.graphql.context import Context, Info
+from headwater.server.graphql.context import Info
 from headwater.server.graphql.payloads import SuccessPayload, TaskRunIdPayload, ok, state_change_payload
 from headwater.server.graphql.scalars import JSON, UUID, DateTime
 
@@ -126,7 +125,8 @@ class Mutation:
     async def update_task_run_heartbeat(
         self, info: Info, input: UpdateTaskRunHeartbeatInput
     ) -> Optional[SuccessPayload]:
-        return await task_run_heartbeat(info.context, input.task_run_id)
+        async with info.context.autocommit() as connection:
+            return SuccessPayload(success=await task_runs.heartbeat(connection, input.task_run_id))
 
 
 @strawberry.type
@@ -144,15 +144,3 @@ class Query:
         return MappedChildrenPayload(
             min_start_time=summary.min_start_time, max_end_time=summary.max_end_time, state_counts=summary.state_counts
         )
-
-
-async def task_run_heartbeat(context: Context, task_run_id: uuid.UUID) -> SuccessPayload:
-    async with context.autocommit() as connection:
-        return SuccessPayload(success=await task_runs.heartbeat(connection, task_run_id))
-
-
-# Mutations that may run twice with the effect of once (see flow_runs.REPEATABLE).
-REPEATABLE = {
-    "update_task_run_heartbeat": lambda context, arguments: task_run_heartbeat(
-        context, arguments["input"]["task_run_id"]),
-}
