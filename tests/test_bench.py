@@ -82,3 +82,20 @@ def test_compare_trees_reads_wrk_latencies_in_every_unit() -> None:
     from bench.compare_trees import _ms
 
     assert (_ms("873.00us"), _ms("12.34ms"), _ms("1.02s")) == (pytest.approx(0.873), 12.34, 1020.0)
+
+
+@pytest.mark.slow
+@pytest.mark.pure
+def test_request_cpu_measures_every_document_both_ways(tmp_path: Path) -> None:
+    out = tmp_path / "cpu.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("HEADWATER_BENCH_DATABASE_URL",)}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.request_cpu", "--requests", "20", "--rounds", "1", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    rows = json.loads(out.read_text())
+    assert len(rows) == 7 and any(row["document"].startswith("flow_run_by_pk") for row in rows)
+    for row in rows:
+        assert row["off_ms"] > 0 and row["on_ms"] > 0 and len(row["rounds"]["on"]) == 1, row
+    assert "| document | plans off | plans on |" in completed.stdout
