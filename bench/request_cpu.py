@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per mode (default 3)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
-    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)
     with database_url() as url:
         results = asyncio.run(measure(url, args.requests, args.rounds, log))
     print("| document | plans off | plans on | on / off |")

@@ -42,15 +42,15 @@ import enum
 import inspect
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from typing import Any, Awaitable, Callable
 
 from graphql import (
     DocumentNode,
     ExecutionResult,
-    GraphQLError,
     FieldNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -74,11 +74,10 @@ from strawberry.types.base import (
 from strawberry.types.enum import has_enum_definition
 from strawberry.types.field import StrawberryField
 from strawberry.types.lazy_type import LazyType
-from dataclasses import MISSING
 
 from headwater.server.db.availability import database_unreachable
+from headwater.server.graphql.document_shapes import Lexed, Template, lex, template_of
 from headwater.server.graphql.errors import statement_timed_out
-from headwater.server.graphql.document_shapes import Lexed, _Template, lex, template_of
 from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
 from headwater.server.graphql.hasura.fields import ResultField, RootField
 from headwater.server.graphql.hasura.loader import plan_root, run_root
@@ -148,7 +147,7 @@ class Root:
 
 @dataclass(frozen=True)
 class CompiledPlan:
-    template: _Template
+    template: Template
     roots: tuple[Root, ...]
     label: tuple[str, str] | None  # the /metrics operation label of the shape
     list_variables: tuple[tuple[str, Any], ...] = ()  # a mutation's variables that may hold lists
@@ -179,7 +178,7 @@ class CompiledPlan:
             try:
                 value = await run(context)
                 built = root.build(value)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 if not (root.resolver or _answered_as_is(error)):
                     raise
                 # A timeout or an outage would be met again, after as long; a resolver that

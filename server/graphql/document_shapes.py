@@ -178,7 +178,7 @@ def _lex(source: str, max_tokens: int | None) -> Lexed | None:
     return Lexed(tuple(key), tuple(literals), count)
 
 
-class _Template:
+class Template:
     """A parsed document of one shape, and where its literal nodes are."""
 
     def __init__(self, document: DocumentNode, literal_nodes: list[Node], in_defaults: tuple[int, ...]):
@@ -285,12 +285,12 @@ class ShapeInfo:
     the general key sees them: which are equal (outside variable definitions, by the index of
     their first occurrence) and, verbatim, those inside variable definitions."""
 
-    template: "_Template"
+    template: "Template"
     pattern: tuple
     defaults: tuple
 
 
-def template_of(document: DocumentNode, lexed: Lexed) -> "_Template | None":
+def template_of(document: DocumentNode, lexed: Lexed) -> "Template | None":
     """The template that rebuilds `document` (which `lexed` is the shape of) with other
     literal values, or None when its literals cannot be lined up with the tokens."""
     located = _literal_nodes(document)
@@ -303,7 +303,7 @@ def template_of(document: DocumentNode, lexed: Lexed) -> "_Template | None":
         block = kind is TokenKind.BLOCK_STRING
         if node.value != value or getattr(node, "block", False) != block:
             return None
-    return _Template(document, nodes, in_defaults)
+    return Template(document, nodes, in_defaults)
 
 
 class ShapeParser:
@@ -312,7 +312,7 @@ class ShapeParser:
 
     def __init__(self, maxsize: int = 1024):
         self.maxsize = maxsize
-        self._templates: OrderedDict[tuple, _Template | None] = OrderedDict()
+        self._templates: OrderedDict[tuple, Template | None] = OrderedDict()
 
     def parse(self, source: str, max_tokens: int | None = None) -> tuple[DocumentNode, ShapeInfo | None]:
         lexed = lex(source, max_tokens)
@@ -334,7 +334,7 @@ class ShapeParser:
         return template.instantiate(lexed.literals, lexed.token_count), self._info(template, lexed)
 
     @staticmethod
-    def _info(template: _Template, lexed: Lexed) -> ShapeInfo:
+    def _info(template: Template, lexed: Lexed) -> ShapeInfo:
         in_defaults = template.in_defaults
         first: dict[tuple[TokenKind, str], int] = {}
         if in_defaults:
