@@ -11,7 +11,9 @@ import pytest
 
 pytestmark = pytest.mark.pure
 
-LAZY = ("httpx",)  # cloud-hook deliveries only; httpx also pulls in rich and pygments
+# httpx: cloud-hook deliveries and the client commands only (it also pulls in rich and pygments);
+# jinja2: the web UI's pages, built at the first one.
+LAZY = ("httpx", "jinja2")
 
 
 def test_building_the_app_imports_no_delivery_client():
@@ -26,3 +28,30 @@ def test_building_the_app_imports_no_delivery_client():
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def _imported(program: str) -> list[str]:
+    program += f"\nimport json, sys\nprint(json.dumps(sorted(m for m in {LAZY!r} if m in sys.modules)))\n"
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_command_line_parser_imports_no_client_library():
+    """`headwater start` builds the whole parser, the client's commands included, in the server's process."""
+    program = (
+        "from headwater.server.cli import build_parser\n"
+        "args = build_parser().parse_args(['start', '--no-services'])\n"
+        "assert args.handler.__name__ == 'cmd_start'\n"
+    )
+    assert _imported(program) == []
+
+
+def test_the_client_package_still_exports_the_client():
+    program = (
+        "import headwater.client as client\n"
+        "from headwater.client import AsyncClient, Client, NotFound, compress\n"
+        "assert Client.__module__ == 'headwater.client.client' and client.compress is compress\n"
+        "assert set(client.__all__) <= set(dir(client)) | {'AsyncClient', 'Client', 'compress'}\n"
+    )
+    assert _imported(program) == ["httpx"]
