@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.sessions = create_sessionmaker(engine)
         app.state.settings = settings
         if settings.migrate_on_start:
-            await migrate.upgrade(engine)
+            await migrate.upgrade_at_start(engine)  # Alembic, when needed, in a child process
         async with transaction(app.state.sessions) as session:
             await ensure_default_tenant(session)
         app.state.database_probe = DatabaseProbe(

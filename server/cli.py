@@ -330,7 +330,7 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
         if ready.workers > 1:
             # Workers build their app from the environment; the embedded Postgres (if any) stays
             # owned by this process. Migrations run here once, not in every worker.
-            asyncio.run(_migrate(ready, reset=False))
+            asyncio.run(_migrate(ready, reset=False, at_start=True))
             os.environ.update(settings_environment(ready.replace(migrate_on_start=False)))
             from contextlib import nullcontext
 
@@ -362,7 +362,8 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return settings.environment()
 
 
-async def _migrate(settings: Settings, reset: bool) -> None:
+async def _migrate(settings: Settings, reset: bool, at_start: bool = False) -> None:
+    """`at_start`: this process goes on serving, so Alembic (if needed) runs in a child (server/db/migrate.py)."""
     from headwater.server.db import migrate
     from headwater.server.db.engine import create_engine
 
@@ -370,7 +371,7 @@ async def _migrate(settings: Settings, reset: bool) -> None:
     try:
         if reset:
             await migrate.downgrade(engine, "base")
-        await migrate.upgrade(engine)
+        await (migrate.upgrade_at_start(engine) if at_start else migrate.upgrade(engine))
     finally:
         await engine.dispose()
 
@@ -419,7 +420,7 @@ async def _run_services(settings: Settings) -> None:
         if settings.migrate_on_start:
             from headwater.server.db import migrate
 
-            await migrate.upgrade(engine)
+            await migrate.upgrade_at_start(engine)
         await runner.start()
         logger.info("services running: %s", ", ".join(s.name for s in runner.services) or "none enabled")
         await stop.wait()
