@@ -55,3 +55,22 @@ def test_the_client_package_still_exports_the_client():
         "assert set(client.__all__) <= set(dir(client)) | {'AsyncClient', 'Client', 'compress'}\n"
     )
     assert _imported(program) == ["httpx"]
+
+
+def test_the_preload_leaves_the_collector_on_and_the_start_still_settles_the_heap():
+    """`headwater start` imports the app with the collector off, then freezes what it built; the
+    app's start still applies its gen-0 threshold (once per process) on top of that."""
+    program = (
+        "import gc, sys\n"
+        "from headwater.server.cli import _preload_app\n"
+        "_preload_app().join()\n"
+        "assert gc.isenabled() and gc.get_freeze_count() > 0 and 'headwater.server.app' in sys.modules\n"
+        "from headwater.server import app\n"
+        "app.settle_heap()\n"
+        "assert gc.get_threshold()[0] == app.GC_GEN0_THRESHOLD\n"
+        "gc.set_threshold(700)\n"
+        "app.settle_heap()\n"
+        "assert gc.get_threshold()[0] == 700, 'once per process'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
