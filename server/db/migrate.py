@@ -139,7 +139,7 @@ async def upgrade_in_child(engine: AsyncEngine) -> None:
     env = {
         **os.environ,
         CHILD_URL: engine.url.render_as_string(hide_password=False),
-        CHILD_LOG_LEVEL: logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        CHILD_LOG_LEVEL: str(logging.getLogger().getEffectiveLevel()),
         # Behind a transaction pooler (no statement cache) the child prepares nothing by name either.
         CHILD_STATEMENT_CACHE: "0" if engine.get_execution_options().get(POOLER_OPTION) else "100",
     }
@@ -165,10 +165,10 @@ def _child_main() -> int:
     """The child of `upgrade_in_child`: upgrade the database named in the environment to head."""
     from headwater.server.db.engine import create_engine
 
-    level = os.environ.get(CHILD_LOG_LEVEL, "INFO")
+    level = int(os.environ.get(CHILD_LOG_LEVEL, logging.INFO))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
-    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, level))  # as server/cli.py
 
     async def run() -> None:
         engine = create_engine(os.environ[CHILD_URL], pool_size=1,
