@@ -11,11 +11,14 @@ import argparse
 import json
 import sys
 import uuid
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from headwater.client.client import Client
 from headwater.client.errors import BadRequest, Conflict, HeadwaterError, NotFound, ServerUnavailable
-from headwater.client.watch import watch_flow_run
+
+if TYPE_CHECKING:
+    # Imported where used: the server's `headwater start` builds this parser and never needs
+    # httpx, which the client loads.
+    from headwater.client.client import Client
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_RUN_NOT_SUCCESSFUL = 1, 2, 3, 4
 
@@ -202,6 +205,8 @@ def _run_create(hw: Client, args: argparse.Namespace) -> int:
 def watch_until_finished(hw: Client, run_id: str, timeout: float | None) -> int:
     """`--watch`: stream the run until it ends; the exit code says whether it succeeded (130
     when Ctrl-C stops the watching, which leaves the run going)."""
+    from headwater.client.watch import watch_flow_run
+
     try:
         final = watch_flow_run(hw, run_id, timeout=timeout)
     except TimeoutError as exc:
@@ -316,6 +321,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_client_command(args: argparse.Namespace) -> int:
+    from headwater.client.client import Client
+
     try:
         with Client(args.url, api_key=args.api_key) as hw:
             return args.handler(hw, args)

@@ -13,11 +13,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from headwater.client.client import Client
 from headwater.client.commands import EXIT_USAGE, format_table, parse_params, watch_until_finished
 from headwater.client.deployment_specs import DeploymentSpecError, spec_kind
+
+if TYPE_CHECKING:
+    from headwater.client.client import Client  # imported where used (client/commands.py says why)
 
 
 def schedule_summary(schedules: Any) -> str:

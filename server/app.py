@@ -39,6 +39,28 @@ logger = logging.getLogger("headwater")
 GC_GEN0_THRESHOLD = 20_000
 
 
+_heap_settled = False
+
+
+def settle_heap() -> None:
+    """Once per process, at the end of the app's start: collect, then freeze what survives.
+
+    The schema, mappers and modules built at start live as long as the process: moved out of
+    the collector's full passes, which otherwise walk them all and, after one big request,
+    paused the event loop for ~200 ms. A heap already frozen by `headwater start`'s import
+    (server/cli.py) is left frozen; this then walks only what the start added to it.
+    """
+    global _heap_settled
+    if _heap_settled:
+        return
+    _heap_settled = True
+    gc.collect()
+    gc.freeze()
+    # A request allocates a few thousand objects, so the default gen-0 threshold (700)
+    # ran a collection every request or two; most of it is freed by reference counting.
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def create_app(settings: Settings) -> Starlette:
     if not settings.database_url:
         raise ValueError("create_app needs settings.database_url (the CLI starts the embedded Postgres).")
@@ -59,7 +81,7 @@ def create_app(settings: Settings) -> Starlette:
             CompiledPlans(schema, settings.max_query_tokens) if settings.compiled_plans else None
         )
         if settings.migrate_on_start:
-            await migrate.upgrade(engine)
+            await migrate.upgrade_at_start(engine)  # Alembic, when needed, in a child process
         async with transaction(app.state.sessions) as session:
             await ensure_default_tenant(session)
         app.state.database_probe = DatabaseProbe(
@@ -79,15 +101,7 @@ def create_app(settings: Settings) -> Starlette:
 
             runner = ServiceRunner(build_services(settings, app.state.sessions))
             await runner.start()
-        if not gc.get_freeze_count():
-            # The schema, mappers and modules built at start live as long as the process: moved
-            # out of the collector's full passes, which otherwise walk them all and, after one
-            # big request, paused the event loop for ~200 ms. Once per process, garbage first.
-            gc.collect()
-            gc.freeze()
-            # A request allocates a few thousand objects, so the default gen-0 threshold (700)
-            # ran a collection every request or two; most of it is freed by reference counting.
-            gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+        settle_heap()
         # "ready" is logged by the CLI once the socket is bound (server/serving.py), not here.
         logger.debug("headwater %s application started", __version__)
         try:

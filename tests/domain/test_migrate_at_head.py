@@ -79,3 +79,26 @@ async def test_a_database_behind_head_and_a_fresh_one_are_migrated(fresh_databas
     async with fresh_database.connect() as connection:
         for index in ("ix_flow_run_state_run_start_time_tenant", "ix_flow_run_queue"):  # 0006's and 0007's
             assert await connection.scalar(text(f"SELECT to_regclass('{index}')")) is not None, index
+
+
+async def test_a_start_migrates_in_a_child_process(fresh_database, monkeypatch):
+    """What a server's start runs: Alembic in a child, so the server never loads it; at head, no child."""
+    calls = alembic_ran(monkeypatch)
+    await migrate.upgrade_at_start(fresh_database)
+    assert calls == [], "not in this process"
+    assert await migrate.database_revisions(fresh_database) == {migrate.script_head()}
+
+    async def no_child(engine):
+        raise AssertionError("a database at head needs no migration process")
+
+    monkeypatch.setattr(migrate, "upgrade_in_child", no_child)
+    await migrate.upgrade_at_start(fresh_database)
+
+
+async def test_a_failed_migration_in_the_child_is_one_clear_error(database_url):
+    missing = create_engine(make_url(database_url).set(database="no_such_db_here").render_as_string(hide_password=False))
+    try:
+        with pytest.raises(RuntimeError, match=r'^database migration failed: .*"no_such_db_here" does not exist'):
+            await migrate.upgrade_in_child(missing)
+    finally:
+        await missing.dispose()

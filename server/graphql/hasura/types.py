@@ -18,7 +18,7 @@ from strawberry import UNSET
 from strawberry.types.field import StrawberryField
 
 from headwater.server.graphql.hasura.catalog import CATALOG, FUNCTIONS, STATISTICS, TABLES, TableInfo
-from headwater.server.graphql.hasura.fields import ResultField, RootField, make_field
+from headwater.server.graphql.hasura.fields import ResultField, RootField, make_field, resolved
 from headwater.server.graphql.scalars import interval, jsonb, timestamptz, uuid_, uuid_array
 
 SCALAR_TYPES: dict[str, Any] = {
@@ -41,7 +41,9 @@ OrderBy = strawberry.enum(
 
 
 def _shell(name: str) -> type:
-    return type(name, (), {"__module__": __name__})
+    # With a docstring of its own, dataclasses does not compute the class's signature to write
+    # one (a tenth of building these types); Strawberry reads descriptions from its arguments.
+    return type(name, (), {"__module__": __name__, "__doc__": f"The generated GraphQL type `{name}`."})
 
 
 def _finish(shell: type, fields: dict[str, Any], *, is_input: bool, description: str | None = None) -> type:
@@ -52,7 +54,7 @@ def _finish(shell: type, fields: dict[str, Any], *, is_input: bool, description:
             setattr(shell, name, spec)
             annotations[name] = spec.type_annotation.annotation
         else:
-            annotations[name] = spec
+            annotations[name] = resolved(spec)  # fields.py says why
             if is_input:
                 setattr(shell, name, UNSET)
     shell.__annotations__ = annotations
