@@ -4,6 +4,7 @@ once per session, emptied before every test; an in-process app and a `gql` helpe
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import os
 import shutil
 import tempfile
@@ -169,6 +170,32 @@ class GraphQL:
         return await self.error(
             f"mutation($input: {name}_input!) {{ {name}(input: $input) {{ {selection} }} }}", {"input": input}
         )
+
+
+async def role_keys(engine, name: str, roles: tuple[str, ...] = ("read", "admin")) -> dict[str, str]:
+    """A new API key for each role, by role (named `<role>-<name>`)."""
+    from headwater.server.db.engine import create_sessionmaker, transaction
+    from headwater.server.domain import api_keys
+
+    keys = {}
+    for role in roles:
+        async with transaction(create_sessionmaker(engine)) as session:
+            keys[role] = (await api_keys.create_key(session, f"{role}-{name}", role))[1]
+    return keys
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, key: str | None = None, **changes: Any) -> AsyncIterator[GraphQL]:
+    """A client of a new app whose settings differ by `changes`, sending API key `key` if given;
+    the app is the client's `app`."""
+    application = create_app(settings.replace(**changes))
+    async with application.router.lifespan_context(application):
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
+                                     base_url="http://headwater.test", headers=headers) as http:
+            client = GraphQL(http)
+            client.app = application
+            yield client
 
 
 @pytest.fixture

@@ -84,17 +84,7 @@ class Prebuilt:
         adapted = _autocommit_driver(connection)
         if adapted is None:
             return (await connection.execute(self.statement, params)).first()
-        try:
-            arguments = self.arguments(params)
-        except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-            await connection.run_sync(_raise_as_core, None, error, self.sql, [])
-        try:
-            async with adapted._execute_mutex:
-                prepared, _ = await adapted._prepare(self.sql, connection.dialect._invalidate_schema_cache_asof)
-                record = await prepared.fetchrow(*arguments)
-        except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-            await connection.run_sync(_raise_as_core, adapted, error, self.sql, arguments)
-        return self.row(record)
+        return self.row(await _on_driver(connection, adapted, self.sql, lambda: self.arguments(params), "fetchrow"))
 
 
 class PrebuiltSelect:
@@ -132,21 +122,29 @@ class PrebuiltSelect:
         adapted = _autocommit_driver(connection)
         if adapted is None:
             return await connection.execute(self.statement, params)
-        try:
-            arguments = self.arguments(params)
-        except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-            await connection.run_sync(_raise_as_core, None, error, self.sql, [])
-        try:
-            async with adapted._execute_mutex:
-                prepared, _ = await adapted._prepare(self.sql, connection.dialect._invalidate_schema_cache_asof)
-                records = await prepared.fetch(*arguments)
-        except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
-            await connection.run_sync(_raise_as_core, adapted, error, self.sql, arguments)
+        records = await _on_driver(connection, adapted, self.sql, lambda: self.arguments(params), "fetch")
         processors = self._results
         if not any(processors):
             return [tuple(record) for record in records]
         return [tuple(value if process is None else process(value) for process, value in zip(processors, record))
                 for record in records]
+
+
+async def _on_driver(
+    connection: AsyncConnection, adapted: Any, sql: str, arguments: Callable[[], list[Any]], fetch: str
+) -> Any:
+    """`fetch` ("fetchrow" or "fetch") of `sql` on the asyncpg adapter `adapted`, prepared through
+    its own statement cache; any failure raised as Core raises it."""
+    try:
+        values = arguments()
+    except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+        await connection.run_sync(_raise_as_core, None, error, sql, [])
+    try:
+        async with adapted._execute_mutex:
+            prepared, _ = await adapted._prepare(sql, connection.dialect._invalidate_schema_cache_asof)
+            return await getattr(prepared, fetch)(*values)
+    except Exception as error:  # noqa: BLE001 - re-raised as SQLAlchemy raises it
+        await connection.run_sync(_raise_as_core, adapted, error, sql, values)
 
 
 def _autocommit_driver(connection: AsyncConnection) -> Any:

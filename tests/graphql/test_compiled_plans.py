@@ -10,31 +10,22 @@ import json
 import uuid
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from sqlalchemy import text as sa_text
 
 from bench import documents
-from headwater.server.app import create_app
-from headwater.server.db.engine import create_sessionmaker, transaction
-from headwater.server.domain import api_keys
 from headwater.server.graphql.compiled import MAX_PLAN_TOKENS, CompiledPlans
 from headwater.server.graphql.hasura.statements import STATEMENTS
 from headwater.server.graphql.schema import schema
 from tests import factories as f
-from tests.conftest import GraphQL
+from tests.conftest import GraphQL, app_client, role_keys
 
 
 @asynccontextmanager
 async def client(settings, key: str | None = None, **changes):
-    application = create_app(settings.replace(**changes))
-    async with application.router.lifespan_context(application):
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                                     base_url="http://headwater.test", headers=headers) as http:
-            gql = GraphQL(http)
-            gql.reads = application.state.compiled_plans
-            yield gql
+    async with app_client(settings, key, **changes) as gql:
+        gql.reads = gql.app.state.compiled_plans
+        yield gql
 
 
 def text(answer: dict) -> str:
@@ -239,11 +230,7 @@ async def test_other_mutations_stay_on_the_executor_and_run_once(gql_reads, worl
 
 
 async def test_plans_are_per_role(settings, engine, tenant_id, world):
-    sessions = create_sessionmaker(engine)
-    keys = {}
-    for role in ("read", "admin"):
-        async with transaction(sessions) as session:
-            keys[role] = (await api_keys.create_key(session, f"{role}-compiled", role))[1]
+    keys = await role_keys(engine, "compiled")
     document = "query($id: uuid!) { cloud_hook_by_pk(id: $id) { id config } }"
     async with client(settings, keys["admin"], api_key_cache_seconds=0) as admin:
         hook = await admin.mutate("create_cloud_hook", {"tenant_id": tenant_id, "type": "WEBHOOK", "states": ["FAILED"],

@@ -7,29 +7,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
 from bench import documents
-from headwater.server.app import create_app
-from headwater.server.db.engine import create_sessionmaker, transaction
-from headwater.server.domain import api_keys
 from headwater.server.graphql.hasura.statements import STATEMENTS, StatementCache, freeze
 from tests import factories as f
-from tests.conftest import GraphQL
-
-
-@asynccontextmanager
-async def client(settings, key: str | None = None, **changes):
-    application = create_app(settings.replace(**changes))
-    async with application.router.lifespan_context(application):
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                                     base_url="http://headwater.test", headers=headers) as http:
-            yield GraphQL(http)
+from tests.conftest import GraphQL, role_keys
+from tests.conftest import app_client as client
 
 
 async def general(gql: GraphQL, document: str, variables=None) -> dict:
@@ -149,11 +135,7 @@ async def test_a_page_size_cap_applies_to_cached_statements(settings, world):
 
 
 async def test_a_forbidden_field_is_refused_both_ways(settings, engine, world, tenant_id):
-    sessions = create_sessionmaker(engine)
-    keys = {}
-    for role in ("read", "admin"):
-        async with transaction(sessions) as session:
-            keys[role] = (await api_keys.create_key(session, f"{role}-cache", role))[1]
+    keys = await role_keys(engine, "cache")
     async with client(settings, keys["admin"], api_key_cache_seconds=0) as admin:
         hook = await admin.mutate("create_cloud_hook", {"tenant_id": tenant_id, "type": "WEBHOOK", "states": ["FAILED"],
                                                         "config": {"url": "http://127.0.0.1:1/hook"}})
