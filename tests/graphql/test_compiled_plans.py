@@ -29,8 +29,18 @@ async def client(settings, key: str | None = None, **changes):
 
 
 def text(answer: dict) -> str:
-    """The answer as the client receives it: key order matters."""
-    return json.dumps(answer)
+    """The answer as the client receives it, key order included, with the items of every list in
+    a canonical order: rows a document does not order come back in whatever order Postgres reads
+    them, which may change between two runs of one statement (ordering is tested in test_hasura_read)."""
+    return json.dumps(canonical(answer))
+
+
+def canonical(value):
+    if isinstance(value, dict):
+        return {key: canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted((canonical(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
+    return value
 
 
 async def general(gql: GraphQL, document: str, variables=None) -> dict:
