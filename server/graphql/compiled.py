@@ -76,7 +76,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.lazy_type import LazyType
 
 from headwater.server.db.availability import database_unreachable
-from headwater.server.graphql.document_shapes import Lexed, Template, lex, template_of
+from headwater.server.graphql.document_shapes import MAX_CACHED_TOKENS, Lexed, Template, lex, template_of
 from headwater.server.graphql.errors import statement_timed_out
 from headwater.server.graphql.hasura.catalog import ROOT_FIELDS
 from headwater.server.graphql.hasura.fields import ResultField, RootField
@@ -104,9 +104,9 @@ logger = logging.getLogger("headwater.compiled_plans")
 
 # Shapes kept per process (plans and "not compilable" verdicts); the least recently used goes.
 MAX_PLANS = 256
-# Longer documents are never compiled: a shape's key grows with its tokens, and the hot
-# documents have a few dozen.
-MAX_PLAN_TOKENS = 2_000
+# Longer documents are never compiled: a shape's key grows with its tokens (see
+# document_shapes.MAX_CACHED_TOKENS).
+MAX_PLAN_TOKENS = MAX_CACHED_TOKENS
 
 
 class Fallback(Exception):

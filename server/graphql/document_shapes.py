@@ -37,6 +37,12 @@ from graphql import (
 from graphql.language import TokenKind
 from graphql.language.lexer import Lexer
 
+# The longest document (in tokens) any parse or validation cache keeps. A kept document costs
+# memory in proportion to its tokens (its key, its AST); the hot ones have a few dozen, the web
+# UI's largest a few hundred, while a client may send up to HEADWATER_MAX_QUERY_TOKENS. Longer
+# documents are parsed and validated every time, so distinct large documents cannot fill memory.
+MAX_CACHED_TOKENS = 2_000
+
 LITERAL_TOKENS = frozenset({TokenKind.STRING, TokenKind.BLOCK_STRING, TokenKind.INT, TokenKind.FLOAT})
 LITERAL_NODES = (StringValueNode, IntValueNode, FloatValueNode)
 
@@ -317,6 +323,8 @@ class ShapeParser:
     def parse(self, source: str, max_tokens: int | None = None) -> tuple[DocumentNode, ShapeInfo | None]:
         lexed = lex(source, max_tokens)
         if lexed is None:
+            return parse(source, max_tokens=max_tokens), None
+        if lexed.token_count > MAX_CACHED_TOKENS:
             return parse(source, max_tokens=max_tokens), None
         template = self._templates.get(lexed.key, False)
         if template is False:

@@ -60,7 +60,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from headwater.server.domain.errors import InvalidInput
-from headwater.server.graphql.document_shapes import ShapeInfo, ShapeParser
+from headwater.server.graphql.document_shapes import MAX_CACHED_TOKENS, ShapeInfo, ShapeParser
 from headwater.server.settings import Settings
 
 # Fields whose subtree is the schema's own description: bounded by MaxIntrospectionDepthRule
@@ -386,6 +386,8 @@ class LimitedParserCache(SchemaExtension):
             self._by_text.move_to_end(key)
             return cached
         parsed = self.shapes.parse(query, max_tokens)
+        if getattr(parsed[0], "token_count", 0) > MAX_CACHED_TOKENS:
+            return parsed  # not kept (see MAX_CACHED_TOKENS)
         self._by_text[key] = parsed
         if len(self._by_text) > self.TEXT_ENTRIES:
             self._by_text.popitem(last=False)
@@ -432,6 +434,8 @@ class DocumentValidationCache(SchemaExtension):
         try:
             if shape is not None:
                 key: tuple | None = (limits, context.validation_rules, shape_key(shape))
+            elif getattr(document, "token_count", 0) > MAX_CACHED_TOKENS:
+                key = None  # too long to keep: validated every time (see MAX_CACHED_TOKENS)
             else:
                 key = (limits, context.validation_rules, document_key(document))
         except RecursionError:

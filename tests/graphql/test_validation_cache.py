@@ -172,3 +172,23 @@ async def test_an_int_out_of_range_sharing_a_key_is_refused_when_coerced(gql):
 async def test_invalid_documents_are_not_cached(gql):
     for _ in range(2):
         assert "Cannot query field 'nope'" in await gql.error("{ hello nope }")
+
+
+async def test_long_documents_are_answered_but_never_kept(gql):
+    """Distinct long documents cannot fill memory: past MAX_CACHED_TOKENS a document is parsed
+    and validated every time, and no parse, validation or plan cache keeps it."""
+    from headwater.server.graphql.document_shapes import MAX_CACHED_TOKENS
+    from headwater.server.graphql.validation import LimitedParserCache
+
+    caches = (LimitedParserCache._by_text, LimitedParserCache.shapes._templates, DocumentValidationCache._valid)
+    plans = gql.http._transport.app.state.compiled_plans
+    sizes = [len(cache) for cache in caches], len(plans)
+    names = " ".join(f'"n{i}"' for i in range(MAX_CACHED_TOKENS))
+    for field in ("id", "name"):
+        document = "{ flow(where: {name: {_in: [%s]}}) { %s } }" % (names, field)
+        assert graphql.parse(document).token_count > MAX_CACHED_TOKENS
+        for _ in range(2):
+            assert await gql(document) == {"flow": []}
+    assert ([len(cache) for cache in caches], len(plans)) == sizes
+    refused = "{ flow(where: {name: {_in: [%s]}}) { nope } }" % names
+    assert "nope" in await gql.error(refused), "still validated"
