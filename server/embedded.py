@@ -13,10 +13,15 @@ import logging
 import os
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("headwater.embedded")
+
+# How much longer than pgserver's own 10 s a first start may take (a loaded machine, slow disk).
+SLOW_START_SECONDS = 60.0
 
 
 class EmbeddedPostgres:
@@ -35,10 +40,40 @@ class EmbeddedPostgres:
         else:
             logger.info("starting embedded Postgres in %s", self.pgdata)
         prune_dead_handles(self.pgdata)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        try:
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except subprocess.TimeoutExpired:
+            self._server = self._take_over_slow_start()
         self.url: str = self._server.get_uri()
         # Kept so a restart listens on the very same socket (the URL names its folder).
         self.socket_dir = self._server.get_postmaster_info().socket_dir
+
+    def _take_over_slow_start(self, timeout: float | None = None) -> Any:
+        """pgserver gives `pg_ctl -w start` 10 s, then kills pg_ctl; the postmaster it started
+        lives on, and on a loaded machine it may be ready just after. Wait for it to be ready,
+        then take it over as pgserver does a running server; raise if it never gets there."""
+        import atexit
+
+        from pgserver.postgres_server import PostgresServer
+        from pgserver.utils import PostmasterInfo
+
+        timeout = SLOW_START_SECONDS if timeout is None else timeout
+        logger.warning("the embedded Postgres is not ready after pgserver's 10 s; waiting up to %g s more", timeout)
+        failed = PostgresServer._instances.pop(self.pgdata, None)  # pgserver keeps the failed handle
+        if failed is not None:
+            atexit.unregister(failed._cleanup)
+        deadline = time.monotonic() + timeout
+        while True:
+            info = PostmasterInfo.read_from_pgdata(self.pgdata)
+            if info is not None and info.is_running() and info.status == "ready":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded Postgres did not start within {timeout:g} s more "
+                                   f"(log: {_last_line(self.pgdata / 'log')})")
+            time.sleep(0.1)
+        import pgserver
+
+        return pgserver.get_server(self.pgdata, cleanup_mode="stop")
 
     def is_running(self) -> bool:
         """The postmaster named in postmaster.pid is alive (a cheap check: no connection).
