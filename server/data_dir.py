@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 CHOOSE_ANOTHER = "choose another with --data-dir or HEADWATER_DATA_DIR"
+# Characters the shell gives a meaning to: pg_ctl's command line would break on them.
+SHELL_SPECIAL = frozenset("&;|<>()$`\\\"'*?[]{}!#^")
 
 
 class DataDirError(RuntimeError):
@@ -18,6 +20,13 @@ def prepare_data_dir(data_dir: Path) -> Path:
     """`data_dir/postgres` created and writable; returns it, or raises DataDirError."""
     data_dir = Path(data_dir).expanduser().absolute()
     pgdata = data_dir / "postgres"
+    awkward = sorted({c for c in str(pgdata) if c.isspace() or c in SHELL_SPECIAL})
+    if awkward:
+        # pg_ctl starts Postgres through the shell with this folder (its socket folder) in an
+        # option string, unquoted: a blank splits it, `&`, `;`, `$`... make it another command.
+        shown = " ".join("a blank" if c.isspace() else repr(c) for c in dict.fromkeys(awkward))
+        raise DataDirError(f"data dir {str(data_dir)!r}: the embedded Postgres cannot start in a path with "
+                           f"{shown} in it; {CHOOSE_ANOTHER}")
     try:
         pgdata.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

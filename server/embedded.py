@@ -17,6 +17,7 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 logger = logging.getLogger("headwater.embedded")
 
@@ -44,9 +45,9 @@ class EmbeddedPostgres:
             self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         except subprocess.TimeoutExpired:
             self._server = self._take_over_slow_start()
-        self.url: str = self._server.get_uri()
         # Kept so a restart listens on the very same socket (the URL names its folder).
         self.socket_dir = self._server.get_postmaster_info().socket_dir
+        self.url: str = socket_url(self.socket_dir) if self.socket_dir else self._server.get_uri()
 
     def _take_over_slow_start(self, timeout: float | None = None) -> Any:
         """pgserver gives `pg_ctl -w start` 10 s, then kills pg_ctl; the postmaster it started
@@ -133,6 +134,12 @@ class EmbeddedPostgres:
             logger.warning("embedded Postgres in %s is still running after the stop", self.pgdata)
         else:
             logger.info("embedded Postgres stopped")
+
+
+def socket_url(socket_dir: str) -> str:
+    """The URL of the server listening in `socket_dir`, the folder quoted: pgserver writes it in
+    raw, and a `+`, `%`, `#` or `&` in the data dir's path then named another folder."""
+    return f"postgresql://postgres:@/postgres?host={quote(str(socket_dir), safe='/')}"
 
 
 HANDLE_FILE = ".handle_pids.json"  # pgserver's list of the processes holding the server

@@ -94,3 +94,30 @@ def test_permission_denied(tmp_path):
 def test_a_good_data_dir_is_created(tmp_path):
     assert prepare_data_dir(tmp_path / "new" / "data") == tmp_path / "new" / "data" / "postgres"
     assert (tmp_path / "new" / "data" / "postgres").is_dir()
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize("name,shown", [("with space", "a blank"), ("tab\there", "a blank"), ("a&b", "'&'"),
+                                        ("a;b", "';'"), ("$HOME", "'$'"), ('q"uote', "'\"'")])
+def test_a_path_the_embedded_postgres_cannot_start_in_is_refused_clearly(tmp_path, name, shown):
+    with pytest.raises(DataDirError) as refused:
+        prepare_data_dir(tmp_path / name)
+    assert shown in str(refused.value) and "--data-dir or HEADWATER_DATA_DIR" in str(refused.value)
+    assert not (tmp_path / name).exists(), "refused before anything is created"
+
+
+@pytest.mark.slow
+@pytest.mark.pure
+def test_plus_percent_and_at_in_the_path_reach_the_right_socket(tmp_path):
+    """pgserver wrote the socket folder into the URL raw: `+` read as a space, `%` as an escape."""
+    import asyncio
+
+    from headwater.server.embedded import EmbeddedPostgres
+    from tests.cli.test_embedded_slow_start import answers
+
+    data_dir = prepare_data_dir(tmp_path / "a+b%20c@d").parent
+    server = EmbeddedPostgres(data_dir)
+    try:
+        assert "%2B" in server.url and asyncio.run(answers(server.url)) == 1
+    finally:
+        server.stop()
