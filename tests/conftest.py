@@ -172,6 +172,19 @@ class GraphQL:
         )
 
 
+def unordered(answer: Any) -> Any:
+    """An answer with every list in a canonical order (dict key order kept): rows a document does
+    not order come back in whatever order Postgres reads them, which may change between two runs
+    of one statement (ordering is tested in test_hasura_read)."""
+    import json
+
+    if isinstance(answer, dict):
+        return {key: unordered(value) for key, value in answer.items()}
+    if isinstance(answer, list):
+        return sorted((unordered(item) for item in answer), key=lambda item: json.dumps(item, sort_keys=True))
+    return answer
+
+
 async def role_keys(engine, name: str, roles: tuple[str, ...] = ("read", "admin")) -> dict[str, str]:
     """A new API key for each role, by role (named `<role>-<name>`)."""
     from headwater.server.db.engine import create_sessionmaker, transaction

@@ -18,7 +18,7 @@ from headwater.server.graphql.compiled import MAX_PLAN_TOKENS, CompiledPlans
 from headwater.server.graphql.hasura.statements import STATEMENTS
 from headwater.server.graphql.schema import schema
 from tests import factories as f
-from tests.conftest import GraphQL, app_client, role_keys
+from tests.conftest import GraphQL, app_client, role_keys, unordered
 
 
 @asynccontextmanager
@@ -29,18 +29,8 @@ async def client(settings, key: str | None = None, **changes):
 
 
 def text(answer: dict) -> str:
-    """The answer as the client receives it, key order included, with the items of every list in
-    a canonical order: rows a document does not order come back in whatever order Postgres reads
-    them, which may change between two runs of one statement (ordering is tested in test_hasura_read)."""
-    return json.dumps(canonical(answer))
-
-
-def canonical(value):
-    if isinstance(value, dict):
-        return {key: canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return sorted((canonical(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
-    return value
+    """The answer as the client receives it, key order included, list items in a canonical order."""
+    return json.dumps(unordered(answer))
 
 
 async def general(gql: GraphQL, document: str, variables=None) -> dict:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
 
 import pytest
 
 from bench import documents
 from headwater.server.graphql.hasura.statements import STATEMENTS, StatementCache, freeze
 from tests import factories as f
-from tests.conftest import GraphQL, role_keys
+from tests.conftest import GraphQL, role_keys, unordered
 from tests.conftest import app_client as client
 
 
@@ -24,16 +23,6 @@ async def general(gql: GraphQL, document: str, variables=None) -> dict:
         return await gql.raw(document, variables)
     finally:
         STATEMENTS.enabled = True
-
-
-def unordered(answer: Any) -> Any:
-    """An answer with every list in a canonical order: rows a document does not order come back
-    in whatever order Postgres reads them, on either path (ordering is tested in test_hasura_read)."""
-    if isinstance(answer, dict):
-        return {key: unordered(value) for key, value in answer.items()}
-    if isinstance(answer, list):
-        return sorted((unordered(item) for item in answer), key=lambda item: json.dumps(item, sort_keys=True))
-    return answer
 
 
 async def assert_same_both_ways(gql: GraphQL, document: str, variables=None) -> dict:
