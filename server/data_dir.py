@@ -24,7 +24,7 @@ def prepare_data_dir(data_dir: Path) -> Path:
     if awkward:
         # pg_ctl starts Postgres through the shell with this folder (its socket folder) in an
         # option string, unquoted: a blank splits it, `&`, `;`, `$`... make it another command.
-        shown = " ".join("a blank" if c.isspace() else repr(c) for c in dict.fromkeys(awkward))
+        shown = " ".join(dict.fromkeys("a blank" if c.isspace() else repr(c) for c in awkward))
         raise DataDirError(f"data dir {str(data_dir)!r}: the embedded Postgres cannot start in a path with "
                            f"{shown} in it; {CHOOSE_ANOTHER}")
     try:

@@ -138,7 +138,8 @@ class EmbeddedPostgres:
 
 def socket_url(socket_dir: str) -> str:
     """The URL of the server listening in `socket_dir`, the folder quoted: pgserver writes it in
-    raw, and a `+`, `%`, `#` or `&` in the data dir's path then named another folder."""
+    raw, and a `+`, `%` or `@` in the data dir's path then named another folder (the
+    characters that also break pg_ctl's start are refused earlier, server/data_dir.py)."""
     return f"postgresql://postgres:@/postgres?host={quote(str(socket_dir), safe='/')}"
 
 

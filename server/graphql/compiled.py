@@ -124,7 +124,6 @@ Build = Callable[[Any], Any]
 class Request:
     """One request's view of a plan: its coerced variables and the reader of its selections."""
 
-    schema: Any  # graphql-core's
     variables: Any
     reader: SelectionReader
 
@@ -168,7 +167,7 @@ class CompiledPlan:
                 raise Fallback  # the general path words the variables' errors
             coerced = values.coerced
         reader = SelectionReader(plans.graphql_schema, {}, coerced, context.raw_variables, context.principal)
-        request = Request(plans.graphql_schema, coerced, reader)
+        request = Request(coerced, reader)
         nodes = operation.selection_set.selections
         # Every field's input is checked before any of them runs; then they run one by one.
         runs = [(root, node, root.prepare(request, node)) for root, node in zip(self.roots, nodes)]
@@ -308,10 +307,6 @@ class CompiledPlans:
     def __len__(self) -> int:
         return len(self._plans)
 
-    @property
-    def compiled(self) -> int:
-        """How many of the known shapes have a plan."""
-        return sum(1 for plan in self._plans.values() if plan)
 
     def lookup(self, context: Any, query: str, operation_name: str | None) -> Lookup | None:
         """What is known of the shape of `query` for this caller; None for a document the lexer
@@ -348,6 +343,9 @@ class CompiledPlans:
         try:
             plan: CompiledPlan | None = self._compile(parse(query), lookup.lexed, operation_name, label)
         except NotCompilable:
+            plan = None
+        except Exception:  # noqa: BLE001 - learning must never cost the answer already given
+            logger.warning("could not compile a document's shape; it stays on the executor", exc_info=True)
             plan = None
         self._plans[lookup.key] = plan
         if len(self._plans) > self.size:

@@ -1,8 +1,8 @@
-"""Compiled read plans (headwater.server.graphql.compiled) answer exactly as the general
-path: the same JSON, key order included, and the same errors, which come from the general
-path itself after a fallback. Each document is answered with the compiled plans off, then on:
-the first request of a shape is answered by the executor and compiles it, the next ones come
-from the plan."""
+"""Compiled plans (headwater.server.graphql.compiled) answer exactly as the general path: the
+same JSON, key order included, and the same errors, which come from the general path itself
+after a fallback. Each document is answered by the executor with every statement run through
+SQLAlchemy Core, then with plans on: the first request of a shape is answered by the executor
+and compiles it, the next ones come from the plan, their kept statements run on the driver."""
 
 from __future__ import annotations
 
